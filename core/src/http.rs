@@ -454,8 +454,8 @@ mod tests {
     #[test]
     fn addresses() {
         let ok = |a: &str| Transport::parse_address(Product::Vault, a);
-        assert_eq!(ok("https://127.0.0.1:8200/").as_deref(), Ok("https://127.0.0.1:8200"));
-        assert_eq!(ok("http://vault.local/prefix/").as_deref(), Ok("http://vault.local/prefix"));
+        assert_eq!(ok("https://127.0.0.1:8200/").unwrap(), "https://127.0.0.1:8200");
+        assert_eq!(ok("http://vault.local/prefix/").unwrap(), "http://vault.local/prefix");
         let err = ok("https://user:hunter2@vault:8200").unwrap_err().to_string();
         assert!(!err.contains("hunter2"), "{err}");
         assert!(ok("ftp://vault").is_err());

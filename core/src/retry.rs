@@ -90,18 +90,26 @@ pub(crate) fn is_retryable_transport(e: &reqwest::Error) -> bool {
         if is_tls_error(c) {
             return false;
         }
-        if let Some(inner) = c.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
-            if is_tls_error(inner) {
-                return false;
-            }
-        }
         cause = c.source();
     }
     true
 }
 
-fn is_tls_error(e: &(dyn std::error::Error + 'static)) -> bool {
-    e.downcast_ref::<rustls::Error>().is_some()
+/// `true` if `e` is a rustls error, possibly wrapped in (nested) `io::Error`s,
+/// whose `source()` skips the wrapped error.
+fn is_tls_error(mut e: &(dyn std::error::Error + 'static)) -> bool {
+    loop {
+        if e.downcast_ref::<rustls::Error>().is_some() {
+            return true;
+        }
+        match e
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+        {
+            Some(inner) => e = inner,
+            None => return false,
+        }
+    }
 }
 
 #[cfg(test)]

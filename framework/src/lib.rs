@@ -41,8 +41,13 @@ pub fn run<P: Provider>(provider: P, provider_address: &str, log_module: &'stati
         debug,
     };
     let result = rt.block_on(transport::serve(ProviderServer::new(provider), opts));
-    if let Err(e) = result {
-        eprintln!("{e}");
-        std::process::exit(1);
+    match result {
+        Ok(()) => {}
+        // The explanation for humans has been printed already.
+        Err(transport::ServeError::NotLaunchedByTerraform) => std::process::exit(1),
+        Err(e) => {
+            eprintln!("terraform-provider: {e}");
+            std::process::exit(1);
+        }
     }
 }

@@ -183,11 +183,10 @@ impl ProviderData {
             Setting::Absent => None,
         };
         let cfg = VaultConfig {
-            address,
             token,
             namespace: e.namespace.value().map(str::to_string),
             tls: e.tls(),
-            ..VaultConfig::default()
+            ..VaultConfig::new(address)
         };
         let client = VaultClient::new(cfg).map_err(|err| {
             Diags::from(Diagnostic::error("Invalid Vault settings", err.to_string()))

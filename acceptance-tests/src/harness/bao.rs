@@ -215,7 +215,7 @@ impl Bao {
     }
 
     fn command(&self, config_path: Option<&std::path::Path>) -> Command {
-        let mut cmd = Command::new(tools::bao());
+        let mut cmd = tools::command_with_pdeathsig(tools::bao(), "KILL");
         cmd.arg("server")
             .arg("-dev")
             .arg("-dev-no-store-token")
@@ -267,18 +267,24 @@ impl Bao {
 
     fn wait_healthy(&self) -> io::Result<()> {
         let deadline = Instant::now() + self.opts.startup_timeout;
-        let mut last = String::from("no answer yet");
         loop {
             if let Some(child) = lock(&self.child).as_mut() {
                 if let Some(status) = child.try_wait()? {
                     return Err(io::Error::other(format!("bao exited early: {status}")));
                 }
             }
-            match http_request(&self.addr, "GET", "/v1/sys/health", &[], None, Duration::from_secs(2)) {
+            let last = match http_request(
+                &self.addr,
+                "GET",
+                "/v1/sys/health",
+                &[],
+                None,
+                Duration::from_secs(2),
+            ) {
                 Ok(r) if r.status == 200 => return Ok(()),
-                Ok(r) => last = format!("health {}: {}", r.status, r.body),
-                Err(e) => last = e.to_string(),
-            }
+                Ok(r) => format!("health {}: {}", r.status, r.body),
+                Err(e) => e.to_string(),
+            };
             if Instant::now() >= deadline {
                 return Err(io::Error::new(
                     io::ErrorKind::TimedOut,

@@ -62,10 +62,12 @@ pub fn http_request(
         }
         None => base.trim_end_matches('/'),
     };
-    let addr = hostport
-        .to_socket_addrs()?
-        .next()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, format!("no address for {hostport}")))?;
+    let addr = hostport.to_socket_addrs()?.next().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("no address for {hostport}"),
+        )
+    })?;
     let mut stream = TcpStream::connect_timeout(&addr, timeout)?;
     stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;

