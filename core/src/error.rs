@@ -106,8 +106,12 @@ pub enum Error {
     #[error("invalid configuration: {0}")]
     Config(String),
 
-    /// The server kept failing with retryable errors until the retry policy gave up.
-    #[error("{product} at {address} unavailable after {attempts} attempt(s) of {method} {path}: {last}")]
+    /// The server kept failing with retryable errors (connection errors, 429,
+    /// 5xx, ...) until the retry policy gave up; also after a single attempt
+    /// with [`crate::RetryPolicy::none`]. Non-retryable errors are returned as they are.
+    #[error(
+        "{product} at {address} unavailable after {attempts} attempt(s) of {method} {path}: {last}"
+    )]
     Unavailable {
         /// The server product.
         product: Product,
@@ -222,6 +226,8 @@ fn join_errors(errors: &[String]) -> String {
 fn transport_kind(e: &reqwest::Error) -> &'static str {
     if e.is_timeout() {
         "timed out"
+    } else if crate::retry::is_tls_failure(e) {
+        "tls handshake failed"
     } else if e.is_connect() {
         "could not connect"
     } else if e.is_body() || e.is_decode() {

@@ -245,9 +245,7 @@ impl Transport {
             )));
         }
         if url.host_str().is_none_or(str::is_empty) {
-            return Err(Error::Config(format!(
-                "{product}: the address has no host"
-            )));
+            return Err(Error::Config(format!("{product}: the address has no host")));
         }
         Ok(url.as_str().trim_end_matches('/').to_owned())
     }
@@ -454,9 +452,17 @@ mod tests {
     #[test]
     fn addresses() {
         let ok = |a: &str| Transport::parse_address(Product::Vault, a);
-        assert_eq!(ok("https://127.0.0.1:8200/").unwrap(), "https://127.0.0.1:8200");
-        assert_eq!(ok("http://vault.local/prefix/").unwrap(), "http://vault.local/prefix");
-        let err = ok("https://user:hunter2@vault:8200").unwrap_err().to_string();
+        assert_eq!(
+            ok("https://127.0.0.1:8200/").unwrap(),
+            "https://127.0.0.1:8200"
+        );
+        assert_eq!(
+            ok("http://vault.local/prefix/").unwrap(),
+            "http://vault.local/prefix"
+        );
+        let err = ok("https://user:hunter2@vault:8200")
+            .unwrap_err()
+            .to_string();
         assert!(!err.contains("hunter2"), "{err}");
         assert!(ok("ftp://vault").is_err());
         assert!(ok("https://vault?x=1").is_err());

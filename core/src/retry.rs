@@ -85,14 +85,19 @@ pub(crate) fn is_retryable_transport(e: &reqwest::Error) -> bool {
     if e.is_builder() || e.is_redirect() || e.is_status() {
         return false;
     }
+    !is_tls_failure(e)
+}
+
+/// `true` if a rustls error (untrusted certificate, wrong name, ...) caused `e`.
+pub(crate) fn is_tls_failure(e: &reqwest::Error) -> bool {
     let mut cause: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
     while let Some(c) = cause {
         if is_tls_error(c) {
-            return false;
+            return true;
         }
         cause = c.source();
     }
-    true
+    false
 }
 
 /// `true` if `e` is a rustls error, possibly wrapped in (nested) `io::Error`s,

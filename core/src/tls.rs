@@ -45,9 +45,8 @@ impl TlsConfig {
         }
         let mut certs = Vec::new();
         for (what, pem) in pems {
-            let parsed = reqwest::Certificate::from_pem_bundle(&pem).map_err(|_| {
-                Error::Config(format!("{product}: {what} is not valid PEM"))
-            })?;
+            let parsed = reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|_| Error::Config(format!("{product}: {what} is not valid PEM")))?;
             if parsed.is_empty() {
                 return Err(Error::Config(format!(
                     "{product}: {what} contains no PEM certificate"
@@ -160,8 +159,12 @@ mod tests {
 
     #[test]
     fn default_builds() {
-        build_http_client(Product::Vault, &TlsConfig::default(), Duration::from_secs(5))
-            .expect("client");
+        build_http_client(
+            Product::Vault,
+            &TlsConfig::default(),
+            Duration::from_secs(5),
+        )
+        .expect("client");
     }
 
     #[test]

@@ -51,6 +51,24 @@ fn bao_bin() -> PathBuf {
     bin
 }
 
+/// `target/tmp/stack-core-bao`, pruned of directories older than an hour: the
+/// shared server is never dropped (it dies with the process), so its log stays.
+fn servers_dir() -> PathBuf {
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("stack-core-bao");
+    if let Ok(entries) = std::fs::read_dir(&root) {
+        for entry in entries.flatten() {
+            let old = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > Duration::from_secs(3600)));
+            if old {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+    root
+}
+
 fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
     listener.local_addr().expect("local addr").port()
@@ -84,7 +102,7 @@ async fn start_bao(tls: bool) -> BaoServer {
     let port = free_port();
     // Custom root token ids must not use the reserved `s.` prefix.
     let token = format!("root-{}", random_id(24));
-    let dir = std::env::temp_dir().join(format!("stack-core-bao-{port}-{}", random_id(6)));
+    let dir = servers_dir().join(format!("{port}-{}", random_id(6)));
     std::fs::create_dir_all(&dir).expect("create temp dir");
     let log = std::fs::File::create(dir.join("bao.log")).expect("create log");
     let mut command = Command::new("setpriv");
@@ -187,7 +205,10 @@ async fn acl_policy_lifecycle() {
     let name = format!("{}-web", prefix());
 
     assert_eq!(vault.read_acl_policy(&name).await.expect("read"), None);
-    vault.write_acl_policy(&name, POLICY_V1).await.expect("write");
+    vault
+        .write_acl_policy(&name, POLICY_V1)
+        .await
+        .expect("write");
     let policy = vault
         .read_acl_policy(&name)
         .await
@@ -201,8 +222,15 @@ async fn acl_policy_lifecycle() {
         .expect("list")
         .contains(&name));
 
-    vault.write_acl_policy(&name, POLICY_V2).await.expect("update");
-    let policy = vault.read_acl_policy(&name).await.expect("read").expect("exists");
+    vault
+        .write_acl_policy(&name, POLICY_V2)
+        .await
+        .expect("update");
+    let policy = vault
+        .read_acl_policy(&name)
+        .await
+        .expect("read")
+        .expect("exists");
     assert_eq!(policy.policy, POLICY_V2, "policy text is returned verbatim");
 
     vault.delete_acl_policy(&name).await.expect("delete");
@@ -223,17 +251,35 @@ async fn acl_policy_names_are_lowercased_and_encoded() {
 
     // The server lowercases names; reads are case-insensitive.
     let upper = format!("{p}-MixedCase");
-    vault.write_acl_policy(&upper, POLICY_V1).await.expect("write");
-    let policy = vault.read_acl_policy(&upper).await.expect("read").expect("exists");
+    vault
+        .write_acl_policy(&upper, POLICY_V1)
+        .await
+        .expect("write");
+    let policy = vault
+        .read_acl_policy(&upper)
+        .await
+        .expect("read")
+        .expect("exists");
     assert_eq!(policy.name, upper.to_lowercase());
     vault.delete_acl_policy(&upper).await.expect("delete");
 
     // Spaces, `?` and `#` are percent-encoded, `/` stays a separator.
     let odd = format!("{p} a?b#c/d");
-    vault.write_acl_policy(&odd, POLICY_V1).await.expect("write odd");
-    let policy = vault.read_acl_policy(&odd).await.expect("read").expect("exists");
+    vault
+        .write_acl_policy(&odd, POLICY_V1)
+        .await
+        .expect("write odd");
+    let policy = vault
+        .read_acl_policy(&odd)
+        .await
+        .expect("read")
+        .expect("exists");
     assert_eq!(policy.name, odd);
-    assert!(vault.list_acl_policies().await.expect("list").contains(&odd));
+    assert!(vault
+        .list_acl_policies()
+        .await
+        .expect("list")
+        .contains(&odd));
     vault.delete_acl_policy(&odd).await.expect("delete odd");
     assert_eq!(vault.read_acl_policy(&odd).await.expect("read"), None);
 }
@@ -279,15 +325,24 @@ async fn namespaces_scope_policies() {
 
     let in_ns = root.with_namespace(Some(&ns)).expect("namespace client");
     let name = format!("{ns}-pol");
-    in_ns.write_acl_policy(&name, POLICY_V1).await.expect("write in namespace");
+    in_ns
+        .write_acl_policy(&name, POLICY_V1)
+        .await
+        .expect("write in namespace");
     assert!(in_ns.read_acl_policy(&name).await.expect("read").is_some());
-    assert_eq!(root.read_acl_policy(&name).await.expect("read in root"), None);
+    assert_eq!(
+        root.read_acl_policy(&name).await.expect("read in root"),
+        None
+    );
 
     // A namespace that does not exist is an error, not a missing policy.
     let missing = root
         .with_namespace(Some(&format!("{ns}-missing")))
         .expect("client");
-    let err = missing.read_acl_policy(&name).await.expect_err("no namespace");
+    let err = missing
+        .read_acl_policy(&name)
+        .await
+        .expect_err("no namespace");
     assert!(err.is_not_found(), "{err}");
     assert!(err.to_string().contains("namespace not found"), "{err}");
 
@@ -311,18 +366,29 @@ async fn mount_lifecycle() {
     });
     vault.enable_mount(&path, &request).await.expect("enable");
 
-    let mount = vault.read_mount(&path).await.expect("read").expect("mounted");
+    let mount = vault
+        .read_mount(&path)
+        .await
+        .expect("read")
+        .expect("mounted");
     assert_eq!(mount.mount_type, "kv");
     assert_eq!(mount.description, "team secrets");
     assert_eq!(
-        mount.options.as_ref().and_then(|o| o.get("version")).map(String::as_str),
+        mount
+            .options
+            .as_ref()
+            .and_then(|o| o.get("version"))
+            .map(String::as_str),
         Some("2")
     );
     assert_eq!(mount.config.default_lease_ttl, 3600);
     assert_eq!(mount.config.max_lease_ttl, 7200);
     assert!(!mount.accessor.is_empty());
     let mounts = vault.list_mounts().await.expect("list");
-    assert!(mounts.contains_key(&format!("{path}/")), "keys end with a slash");
+    assert!(
+        mounts.contains_key(&format!("{path}/")),
+        "keys end with a slash"
+    );
     assert!(mounts.contains_key("sys/"));
 
     // Mounting twice: OpenBao 2.7 answers 400 "path is already in use", not 409.
@@ -340,7 +406,13 @@ async fn mount_lifecycle() {
         .expect_err("nested mount");
     assert!(err.is_conflict(), "{err}");
     // GET sys/mounts/<path>/sub would answer with the parent mount; read_mount does not.
-    assert_eq!(vault.read_mount(&format!("{path}/sub")).await.expect("read"), None);
+    assert_eq!(
+        vault
+            .read_mount(&format!("{path}/sub"))
+            .await
+            .expect("read"),
+        None
+    );
 
     let tune = MountTuneRequest {
         description: Some("tuned".into()),
@@ -351,7 +423,11 @@ async fn mount_lifecycle() {
         ..Default::default()
     };
     vault.tune_mount(&path, &tune).await.expect("tune");
-    let mount = vault.read_mount(&path).await.expect("read").expect("mounted");
+    let mount = vault
+        .read_mount(&path)
+        .await
+        .expect("read")
+        .expect("mounted");
     assert_eq!(mount.description, "tuned");
     assert_eq!(mount.config.max_lease_ttl, 3 * 3600);
     assert_eq!(mount.config.default_lease_ttl, 3600);
@@ -361,7 +437,10 @@ async fn mount_lifecycle() {
     vault.disable_mount(&path).await.expect("disable twice");
 
     let err = vault
-        .enable_mount(&format!("{}-x", prefix()), &MountRequest::new("no-such-engine"))
+        .enable_mount(
+            &format!("{}-x", prefix()),
+            &MountRequest::new("no-such-engine"),
+        )
         .await
         .expect_err("unknown type");
     assert_eq!(err.status(), Some(400));
@@ -392,9 +471,15 @@ async fn tls_is_verified() {
 
     // No CA configured: the dev CA is not trusted. TLS errors are not retried.
     let started = Instant::now();
-    let err = bao.client().health().await.expect_err("untrusted certificate");
+    let err = bao
+        .client()
+        .health()
+        .await
+        .expect_err("untrusted certificate");
     assert!(matches!(err, Error::Transport { .. }), "{}", err.report());
     assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(err.to_string().contains("tls handshake failed"), "{err}");
+    assert!(err.report().contains("UnknownIssuer"), "{}", err.report());
     assert!(!err.report().contains(&bao.token));
 
     let mut config = bao.config();
@@ -429,4 +514,3 @@ async fn tls_is_verified() {
         .await
         .expect("skip_verify accepts the dev certificate");
 }
-

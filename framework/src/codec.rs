@@ -86,7 +86,9 @@ fn decode_mp(raw: rmpv::Value, ty: &Type) -> Result<Value, CodecError> {
                 let inner = decode_mp(v, &t)?;
                 Ok(Value::Dynamic(t, Box::new(inner)))
             }
-            other => err(format!("expected [type, value] for a dynamic value, got {other}")),
+            other => err(format!(
+                "expected [type, value] for a dynamic value, got {other}"
+            )),
         },
         Type::List(et) | Type::Set(et) => match raw {
             M::Array(items) => Ok(Value::List(
@@ -105,7 +107,10 @@ fn decode_mp(raw: rmpv::Value, ty: &Type) -> Result<Value, CodecError> {
                     .map(|(i, t)| decode_mp(i, t))
                     .collect::<Result<_, _>>()?,
             )),
-            other => err(format!("expected tuple of {} elements, got {other}", ts.len())),
+            other => err(format!(
+                "expected tuple of {} elements, got {other}",
+                ts.len()
+            )),
         },
         Type::Map(et) => match raw {
             M::Map(entries) => {
@@ -212,7 +217,12 @@ fn encode_mp(v: &Value, ty: &Type) -> Result<rmpv::Value, CodecError> {
                     .collect::<Result<_, CodecError>>()?,
             )
         }
-        (t, v) => return err(format!("value {v:?} does not conform to type {}", t.to_json())),
+        (t, v) => {
+            return err(format!(
+                "value {v:?} does not conform to type {}",
+                t.to_json()
+            ))
+        }
     })
 }
 
@@ -337,7 +347,11 @@ pub fn to_plain_json(v: &Value) -> serde_json::Value {
         },
         Value::String(s) => J::String(s.clone()),
         Value::List(items) => J::Array(items.iter().map(to_plain_json).collect()),
-        Value::Map(m) => J::Object(m.iter().map(|(k, v)| (k.clone(), to_plain_json(v))).collect()),
+        Value::Map(m) => J::Object(
+            m.iter()
+                .map(|(k, v)| (k.clone(), to_plain_json(v)))
+                .collect(),
+        ),
         Value::Dynamic(_, inner) => to_plain_json(inner),
     }
 }
@@ -361,7 +375,12 @@ pub fn to_state_json(v: &Value, ty: &Type) -> serde_json::Value {
         (Type::Object(attrs), Value::Map(m)) => J::Object(
             attrs
                 .iter()
-                .map(|(k, t)| (k.clone(), to_state_json(m.get(k).unwrap_or(&Value::Null), t)))
+                .map(|(k, t)| {
+                    (
+                        k.clone(),
+                        to_state_json(m.get(k).unwrap_or(&Value::Null), t),
+                    )
+                })
                 .collect(),
         ),
         (_, v) => to_plain_json(v),
@@ -422,8 +441,8 @@ mod tests {
         assert_eq!(back, v);
         // missing attributes are encoded as null so the object is complete
         let partial = Value::object([("a", Value::from("y"))]);
-        let back = from_msgpack(&to_msgpack(&partial, &obj_ty()).expect("enc"), &obj_ty())
-            .expect("dec");
+        let back =
+            from_msgpack(&to_msgpack(&partial, &obj_ty()).expect("enc"), &obj_ty()).expect("dec");
         assert_eq!(back.get("n"), &Value::Null);
         assert_eq!(back.get("a"), &Value::from("y"));
     }
@@ -437,8 +456,11 @@ mod tests {
     #[test]
     fn big_numbers_as_strings() {
         let mut buf = Vec::new();
-        rmpv::encode::write_value(&mut buf, &rmpv::Value::from("123456789012345678901234567890"))
-            .expect("enc");
+        rmpv::encode::write_value(
+            &mut buf,
+            &rmpv::Value::from("123456789012345678901234567890"),
+        )
+        .expect("enc");
         let v = from_msgpack(&buf, &Type::Number).expect("dec");
         assert_eq!(
             v,

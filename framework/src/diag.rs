@@ -124,7 +124,6 @@ impl Diagnostic {
             summary: self.summary.clone(),
             detail: self.detail.clone(),
             attribute: self.attribute.as_ref().map(AttributePath::to_proto),
-            ..Default::default()
         }
     }
 }

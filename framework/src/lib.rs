@@ -9,6 +9,8 @@ pub mod plan;
 pub mod resource;
 pub mod schema;
 pub mod server;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod transport;
 pub mod value;
 
@@ -25,7 +27,9 @@ pub use value::{Number, Type, Value};
 /// Exits the process with status 1 when not launched by Terraform.
 pub fn run<P: Provider>(provider: P, provider_address: &str, log_module: &'static str) {
     log::init(log_module);
-    let debug = std::env::args().skip(1).any(|a| a == "--debug" || a == "-debug");
+    let debug = std::env::args()
+        .skip(1)
+        .any(|a| a == "--debug" || a == "-debug");
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

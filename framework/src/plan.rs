@@ -39,7 +39,13 @@ pub fn plan(block: &Block, prior: &Value, proposed: &Value, config: &Value) -> P
         if planned != *prior {
             mark_unknown(block, prior, config, &mut planned);
         }
-        replace_paths(block, prior, &planned, &AttributePath::default(), &mut requires_replace);
+        replace_paths(
+            block,
+            prior,
+            &planned,
+            &AttributePath::default(),
+            &mut requires_replace,
+        );
     }
     Plan {
         planned,
@@ -194,8 +200,12 @@ mod tests {
             .attr(Attribute::string("id").computed().use_state_for_unknown())
             .attr(Attribute::string("name").required().requires_replace())
             .attr(Attribute::string("body").required().equivalent(|a, b| {
-                a.as_str().map(str::split_whitespace).map(Iterator::collect::<Vec<_>>)
-                    == b.as_str().map(str::split_whitespace).map(Iterator::collect::<Vec<_>>)
+                a.as_str()
+                    .map(str::split_whitespace)
+                    .map(Iterator::collect::<Vec<_>>)
+                    == b.as_str()
+                        .map(str::split_whitespace)
+                        .map(Iterator::collect::<Vec<_>>)
             }))
             .attr(Attribute::string("etag").computed())
             .attr(Attribute::string("mode").default("fast"))

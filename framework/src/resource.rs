@@ -14,6 +14,9 @@ use crate::diag::{Diagnostic, Diags};
 use crate::schema::Schema;
 use crate::value::Value;
 
+/// What a renewal returns: the next renewal time and the new private data.
+pub type Renewal = (Option<SystemTime>, Vec<u8>);
+
 /// A boxed, sendable future.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -152,7 +155,7 @@ pub trait EphemeralResource: Send + Sync + 'static {
         &'a self,
         _ctx: &'a Self::Ctx,
         private: Vec<u8>,
-    ) -> impl Future<Output = Result<(Option<SystemTime>, Vec<u8>), Diags>> + Send + 'a {
+    ) -> impl Future<Output = Result<Renewal, Diags>> + Send + 'a {
         async move { Ok((None, private)) }
     }
     /// Closes (revokes) at the end of the run.
@@ -204,8 +207,11 @@ pub trait DynResource<C>: Send + Sync {
     /// See [`Resource::validate`].
     fn validate(&self, config: &Value) -> Diags;
     /// See [`Resource::upgrade_state`].
-    fn upgrade_state(&self, version: i64, state: serde_json::Value)
-        -> Result<serde_json::Value, Diags>;
+    fn upgrade_state(
+        &self,
+        version: i64,
+        state: serde_json::Value,
+    ) -> Result<serde_json::Value, Diags>;
     /// See [`Resource::import`].
     fn import(&self, id: &str, schema: &Schema) -> Result<Value, Diags>;
     /// See [`Resource::modify_plan`].
@@ -291,10 +297,8 @@ impl<R: Resource> DynResource<R::Ctx> for R {
                     // Keep what was created: the partial state goes back to Terraform.
                     if let Some(j) = diags.partial_state.take() {
                         if let Ok(v) = codec::from_json(&j, &schema.block.implied_type()) {
-                            diags.partial_state = Some(codec::to_state_json(
-                                &v,
-                                &schema.block.implied_type(),
-                            ));
+                            diags.partial_state =
+                                Some(codec::to_state_json(&v, &schema.block.implied_type()));
                         }
                     }
                     Err(diags)
@@ -366,11 +370,7 @@ pub trait DynEphemeral<C>: Send + Sync {
         schema: &'a Schema,
     ) -> BoxFuture<'a, Result<Opened<Value>, Diags>>;
     /// Renews.
-    fn renew<'a>(
-        &'a self,
-        ctx: &'a C,
-        private: Vec<u8>,
-    ) -> BoxFuture<'a, Result<(Option<SystemTime>, Vec<u8>), Diags>>;
+    fn renew<'a>(&'a self, ctx: &'a C, private: Vec<u8>) -> BoxFuture<'a, Result<Renewal, Diags>>;
     /// Closes.
     fn close<'a>(&'a self, ctx: &'a C, private: Vec<u8>) -> BoxFuture<'a, Result<(), Diags>>;
 }
@@ -401,7 +401,7 @@ impl<E: EphemeralResource> DynEphemeral<E::Ctx> for E {
         &'a self,
         ctx: &'a E::Ctx,
         private: Vec<u8>,
-    ) -> BoxFuture<'a, Result<(Option<SystemTime>, Vec<u8>), Diags>> {
+    ) -> BoxFuture<'a, Result<Renewal, Diags>> {
         Box::pin(EphemeralResource::renew(self, ctx, private))
     }
     fn close<'a>(&'a self, ctx: &'a E::Ctx, private: Vec<u8>) -> BoxFuture<'a, Result<(), Diags>> {

@@ -310,7 +310,10 @@ impl Block {
                         out.push(
                             Diagnostic::error(
                                 "Too many blocks",
-                                format!("At most {} \"{}\" blocks are allowed.", b.max_items, b.name),
+                                format!(
+                                    "At most {} \"{}\" blocks are allowed.",
+                                    b.max_items, b.name
+                                ),
                             )
                             .at(p.clone()),
                         );
@@ -353,8 +356,16 @@ impl Block {
                         Nesting::List => pb::schema::nested_block::NestingMode::List,
                         Nesting::Set => pb::schema::nested_block::NestingMode::Set,
                     } as i32,
-                    min_items: if b.nesting == Nesting::Single { 0 } else { b.min_items },
-                    max_items: if b.nesting == Nesting::Single { 0 } else { b.max_items },
+                    min_items: if b.nesting == Nesting::Single {
+                        0
+                    } else {
+                        b.min_items
+                    },
+                    max_items: if b.nesting == Nesting::Single {
+                        0
+                    } else {
+                        b.max_items
+                    },
                 })
                 .collect(),
             description: self.description.clone(),
@@ -410,7 +421,8 @@ pub mod validators {
 
     /// A duration such as `72h`, `30m`, `90s` or a number of seconds.
     pub fn duration() -> Check {
-        Box::new(|v| match v.as_str() {
+        Box::new(|v| {
+            match v.as_str() {
             Some(s) if parse_duration(s).is_some() => Ok(()),
             Some(s) => Err((
                 "Invalid duration".into(),
@@ -419,16 +431,20 @@ pub mod validators {
                 ),
             )),
             None => Ok(()),
+        }
         })
     }
 
     /// A path without leading or trailing slashes, not empty.
     pub fn clean_path() -> Check {
         Box::new(|v| match v.as_str() {
-            Some(s) if s.is_empty() => Err(("Invalid path".into(), "The path is empty.".into())),
+            Some("") => Err(("Invalid path".into(), "The path is empty.".into())),
             Some(s) if s.starts_with('/') || s.ends_with('/') => Err((
                 "Invalid path".into(),
-                format!("{s:?} must not start or end with \"/\"; write {:?}.", s.trim_matches('/')),
+                format!(
+                    "{s:?} must not start or end with \"/\"; write {:?}.",
+                    s.trim_matches('/')
+                ),
             )),
             Some(s) if s.contains("//") => Err((
                 "Invalid path".into(),

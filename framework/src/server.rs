@@ -230,12 +230,9 @@ fn overlay(planned: &Value, new: Value) -> Value {
             }
             Value::Map(out)
         }
-        (Value::List(p), Value::List(n)) if p.len() == n.len() => Value::List(
-            p.iter()
-                .zip(n)
-                .map(|(pv, nv)| overlay(pv, nv))
-                .collect(),
-        ),
+        (Value::List(p), Value::List(n)) if p.len() == n.len() => {
+            Value::List(p.iter().zip(n).map(|(pv, nv)| overlay(pv, nv)).collect())
+        }
         (p, n) if p.is_wholly_known() => {
             let _ = n;
             p.clone()
@@ -297,7 +294,9 @@ macro_rules! try_diags {
     ($e:expr, $resp:ident) => {
         match $e {
             Ok(v) => v,
-            Err(d) => {
+            Err(d) =>
+            {
+                #[allow(clippy::needless_update)]
                 return Ok(Response::new(pb::$resp::Response {
                     diagnostics: Diags::from(d).to_proto(),
                     ..Default::default()
@@ -449,10 +448,7 @@ impl<P: Provider> pb::provider_server::Provider for ProviderServer<P> {
             )
         };
         let json = if r.version < e.schema.version {
-            try_diags!(
-                e.imp.upgrade_state(r.version, json),
-                upgrade_resource_state
-            )
+            try_diags!(e.imp.upgrade_state(r.version, json), upgrade_resource_state)
         } else {
             json
         };
@@ -490,13 +486,15 @@ impl<P: Provider> pb::provider_server::Provider for ProviderServer<P> {
                             .imp
                             .identity()
                             .iter()
-                            .map(|(name, doc)| pb::resource_identity_schema::IdentityAttribute {
-                                name: name.to_string(),
-                                r#type: b"\"string\"".to_vec(),
-                                required_for_import: true,
-                                optional_for_import: false,
-                                description: doc.to_string(),
-                            })
+                            .map(
+                                |(name, doc)| pb::resource_identity_schema::IdentityAttribute {
+                                    name: name.to_string(),
+                                    r#type: b"\"string\"".to_vec(),
+                                    required_for_import: true,
+                                    optional_for_import: false,
+                                    description: doc.to_string(),
+                                },
+                            )
                             .collect(),
                     },
                 )
@@ -518,10 +516,8 @@ impl<P: Provider> pb::provider_server::Provider for ProviderServer<P> {
         let raw = r.raw_identity.map(|s| s.json).unwrap_or_default();
         let j: serde_json::Value = serde_json::from_slice(&raw).unwrap_or_default();
         let v = try_diags!(
-            codec::from_json(&j, &ty).map_err(|err| Diagnostic::error(
-                "Invalid resource identity",
-                err.to_string()
-            )),
+            codec::from_json(&j, &ty)
+                .map_err(|err| Diagnostic::error("Invalid resource identity", err.to_string())),
             upgrade_resource_identity
         );
         let d = try_diags!(encode(&v, &ty), upgrade_resource_identity);
@@ -646,7 +642,11 @@ impl<P: Provider> pb::provider_server::Provider for ProviderServer<P> {
         let planned = try_diags!(encode(&p.planned, &e.ty), plan_resource_change);
         Ok(Response::new(pb::plan_resource_change::Response {
             planned_state: Some(planned),
-            requires_replace: p.requires_replace.iter().map(AttributePath::to_proto).collect(),
+            requires_replace: p
+                .requires_replace
+                .iter()
+                .map(AttributePath::to_proto)
+                .collect(),
             planned_private: r.prior_private,
             diagnostics: diags.to_proto(),
             planned_identity,

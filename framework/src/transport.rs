@@ -676,8 +676,8 @@ where
     // Like go-plugin: ignore SIGINT (Ctrl-C reaches the whole process group;
     // Terraform calls StopProvider itself). Installing a handler replaces the
     // default "terminate" action; we just log and drop the signals.
-    let mut sigint =
-        signal(SignalKind::interrupt()).map_err(|e| ServeError::io("installing SIGINT handler", e))?;
+    let mut sigint = signal(SignalKind::interrupt())
+        .map_err(|e| ServeError::io("installing SIGINT handler", e))?;
     let sigint_task = tokio::spawn(async move {
         while sigint.recv().await.is_some() {
             ::log::debug!("ignoring SIGINT");
@@ -700,7 +700,10 @@ where
     let (listener, path) = bind_unix_socket(socket_dir_from_env().as_deref())
         .map_err(|e| ServeError::io("creating the plugin unix socket", e))?;
     let _guard = SocketGuard(path.clone());
-    if let Some(group) = std::env::var(ENV_SOCKET_GROUP).ok().filter(|g| !g.is_empty()) {
+    if let Some(group) = std::env::var(ENV_SOCKET_GROUP)
+        .ok()
+        .filter(|g| !g.is_empty())
+    {
         set_socket_group(&path, &group)
             .map_err(|e| ServeError::io(format!("setting socket group {group:?}"), e))?;
     }
@@ -729,8 +732,8 @@ where
 {
     use tokio::signal::unix::{signal, SignalKind};
 
-    let mut sigint =
-        signal(SignalKind::interrupt()).map_err(|e| ServeError::io("installing SIGINT handler", e))?;
+    let mut sigint = signal(SignalKind::interrupt())
+        .map_err(|e| ServeError::io("installing SIGINT handler", e))?;
     let mut sigterm = signal(SignalKind::terminate())
         .map_err(|e| ServeError::io("installing SIGTERM handler", e))?;
 

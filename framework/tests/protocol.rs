@@ -57,16 +57,30 @@ impl Resource for Thing {
                 .attr(Attribute::string("id").computed().use_state_for_unknown())
                 .attr(Attribute::string("name").required().requires_replace())
                 .attr(Attribute::string("body").optional())
-                .attr(Attribute::string("ttl").default("1h").validate(validators::duration()))
+                .attr(
+                    Attribute::string("ttl")
+                        .default("1h")
+                        .validate(validators::duration()),
+                )
                 .attr(Attribute::string("secret_wo").optional().write_only())
                 .attr(Attribute::typed("extra", Type::Dynamic).optional()),
         )
     }
     async fn create(&self, ctx: &Store, plan: ThingModel) -> Result<ThingModel, Diags> {
         let name = plan.name.clone().unwrap_or_default();
-        let body = format!("{}|{}", plan.body.clone().unwrap_or_default(), plan.secret_wo.is_some());
-        ctx.0.lock().map_err(|_| Diags::new())?.insert(name.clone(), body);
-        Ok(ThingModel { id: Some(name), ..plan })
+        let body = format!(
+            "{}|{}",
+            plan.body.clone().unwrap_or_default(),
+            plan.secret_wo.is_some()
+        );
+        ctx.0
+            .lock()
+            .map_err(|_| Diags::new())?
+            .insert(name.clone(), body);
+        Ok(ThingModel {
+            id: Some(name),
+            ..plan
+        })
     }
     async fn read(&self, ctx: &Store, state: ThingModel) -> Result<Option<ThingModel>, Diags> {
         let name = state.name.clone().unwrap_or_default();
@@ -76,23 +90,40 @@ impl Resource for Thing {
             ..state
         }))
     }
-    async fn update(&self, ctx: &Store, _p: ThingModel, plan: ThingModel) -> Result<ThingModel, Diags> {
+    async fn update(
+        &self,
+        ctx: &Store,
+        _p: ThingModel,
+        plan: ThingModel,
+    ) -> Result<ThingModel, Diags> {
         self.create(ctx, plan).await
     }
     async fn delete(&self, ctx: &Store, state: ThingModel) -> Result<(), Diags> {
-        ctx.0.lock().map_err(|_| Diags::new())?.remove(&state.name.unwrap_or_default());
+        ctx.0
+            .lock()
+            .map_err(|_| Diags::new())?
+            .remove(&state.name.unwrap_or_default());
         Ok(())
     }
     fn import(id: &str) -> Result<ThingModel, Diags> {
         if id.contains('/') {
             return Err(Diagnostic::error("Invalid import ID", "no slashes").into());
         }
-        Ok(ThingModel { id: Some(id.into()), name: Some(id.into()), body: None, ttl: None, secret_wo: None, extra: None })
+        Ok(ThingModel {
+            id: Some(id.into()),
+            name: Some(id.into()),
+            body: None,
+            ttl: None,
+            secret_wo: None,
+            extra: None,
+        })
     }
 }
 
 async fn client() -> ProviderClient<Channel> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let svc = pb::provider_server::ProviderServer::new(ProviderServer::new(TestProvider));
     tokio::spawn(async move {
@@ -102,7 +133,9 @@ async fn client() -> ProviderClient<Channel> {
             .await
             .expect("serve");
     });
-    ProviderClient::connect(format!("http://{addr}")).await.expect("connect")
+    ProviderClient::connect(format!("http://{addr}"))
+        .await
+        .expect("connect")
 }
 
 fn ty() -> Type {
@@ -110,7 +143,10 @@ fn ty() -> Type {
 }
 
 fn dv(v: &Value) -> Option<pb::DynamicValue> {
-    Some(pb::DynamicValue { msgpack: to_msgpack(v, &ty()).expect("encode"), json: vec![] })
+    Some(pb::DynamicValue {
+        msgpack: to_msgpack(v, &ty()).expect("encode"),
+        json: vec![],
+    })
 }
 
 fn val(d: Option<pb::DynamicValue>) -> Value {
@@ -124,15 +160,27 @@ fn config(name: &str, body: Value) -> Value {
         ("body", body),
         ("ttl", Value::Null),
         ("secret_wo", Value::from("hunter2")),
-        ("extra", Value::Dynamic(Type::list(Type::String), Box::new(Value::List(vec![Value::from("a"), Value::Unknown])))),
+        (
+            "extra",
+            Value::Dynamic(
+                Type::list(Type::String),
+                Box::new(Value::List(vec![Value::from("a"), Value::Unknown])),
+            ),
+        ),
     ])
 }
 
 async fn configure(c: &mut ProviderClient<Channel>) {
     let pty = Type::Object([("prefix".to_string(), Type::String)].into_iter().collect());
-    let cfg = pb::DynamicValue { msgpack: to_msgpack(&Value::object([("prefix", Value::Unknown)]), &pty).expect("enc"), json: vec![] };
+    let cfg = pb::DynamicValue {
+        msgpack: to_msgpack(&Value::object([("prefix", Value::Unknown)]), &pty).expect("enc"),
+        json: vec![],
+    };
     let r = c
-        .configure_provider(pb::configure_provider::Request { config: Some(cfg), ..Default::default() })
+        .configure_provider(pb::configure_provider::Request {
+            config: Some(cfg),
+            ..Default::default()
+        })
         .await
         .expect("rpc")
         .into_inner();
@@ -142,18 +190,37 @@ async fn configure(c: &mut ProviderClient<Channel>) {
 #[tokio::test]
 async fn schema_lists_resource_with_flags() {
     let mut c = client().await;
-    let r = c.get_provider_schema(pb::get_provider_schema::Request {}).await.expect("rpc").into_inner();
+    let r = c
+        .get_provider_schema(pb::get_provider_schema::Request {})
+        .await
+        .expect("rpc")
+        .into_inner();
     assert!(r.provider.is_some());
     let s = &r.resource_schemas["test_thing"];
     let block = s.block.as_ref().expect("block");
-    let wo = block.attributes.iter().find(|a| a.name == "secret_wo").expect("secret_wo");
+    let wo = block
+        .attributes
+        .iter()
+        .find(|a| a.name == "secret_wo")
+        .expect("secret_wo");
     assert!(wo.write_only && wo.optional);
-    let ttl = block.attributes.iter().find(|a| a.name == "ttl").expect("ttl");
+    let ttl = block
+        .attributes
+        .iter()
+        .find(|a| a.name == "ttl")
+        .expect("ttl");
     assert!(ttl.optional && ttl.computed);
     assert_eq!(ttl.r#type, b"\"string\"");
     assert!(r.server_capabilities.expect("caps").plan_destroy);
-    let ids = c.get_resource_identity_schemas(pb::get_resource_identity_schemas::Request {}).await.expect("rpc").into_inner();
-    assert_eq!(ids.identity_schemas["test_thing"].identity_attributes[0].name, "name");
+    let ids = c
+        .get_resource_identity_schemas(pb::get_resource_identity_schemas::Request {})
+        .await
+        .expect("rpc")
+        .into_inner();
+    assert_eq!(
+        ids.identity_schemas["test_thing"].identity_attributes[0].name,
+        "name"
+    );
 }
 
 #[tokio::test]
@@ -175,14 +242,29 @@ async fn plan_create_marks_computed_unknown_and_nulls_write_only() {
     assert!(r.diagnostics.is_empty(), "{:?}", r.diagnostics);
     let raw = &r.planned_state.as_ref().expect("planned").msgpack;
     // The computed id is planned as Terraform's plain unknown, fixext1 type 0.
-    assert!(raw.windows(5).any(|w| w == [0xa2, b'i', b'd', 0xd4, 0x00]), "{raw:x?}");
+    assert!(
+        raw.windows(5).any(|w| w == [0xa2, b'i', b'd', 0xd4, 0x00]),
+        "{raw:x?}"
+    );
     let planned = val(r.planned_state);
     assert_eq!(planned.get("id"), &Value::Unknown);
-    assert_eq!(planned.get("body"), &Value::Unknown, "unknown config stays unknown");
+    assert_eq!(
+        planned.get("body"),
+        &Value::Unknown,
+        "unknown config stays unknown"
+    );
     assert_eq!(planned.get("ttl"), &Value::from("1h"), "default applied");
-    assert_eq!(planned.get("secret_wo"), &Value::Null, "write-only never planned");
-    assert_eq!(planned.get("extra"), cfg.get("extra"), "dynamic value with an unknown element round-trips");
-    assert!(r.legacy_type_system == false);
+    assert_eq!(
+        planned.get("secret_wo"),
+        &Value::Null,
+        "write-only never planned"
+    );
+    assert_eq!(
+        planned.get("extra"),
+        cfg.get("extra"),
+        "dynamic value with an unknown element round-trips"
+    );
+    assert!(!r.legacy_type_system);
 }
 
 #[tokio::test]
@@ -205,7 +287,12 @@ async fn validation_errors_carry_attribute_paths() {
     let d = &r.diagnostics[0];
     assert_eq!(d.severity, pb::diagnostic::Severity::Error as i32);
     let step = &d.attribute.as_ref().expect("path").steps[0];
-    assert_eq!(step.selector, Some(pb::attribute_path::step::Selector::AttributeName("ttl".into())));
+    assert_eq!(
+        step.selector,
+        Some(pb::attribute_path::step::Selector::AttributeName(
+            "ttl".into()
+        ))
+    );
 }
 
 #[tokio::test]
@@ -243,19 +330,31 @@ async fn apply_read_import_update_replace_and_destroy() {
 
     // Import by ID gives a stub that read completes.
     let imp = c
-        .import_resource_state(pb::import_resource_state::Request { type_name: "test_thing".into(), id: "a".into(), ..Default::default() })
+        .import_resource_state(pb::import_resource_state::Request {
+            type_name: "test_thing".into(),
+            id: "a".into(),
+            ..Default::default()
+        })
         .await
         .expect("rpc")
         .into_inner();
     let stub = imp.imported_resources[0].state.clone();
     let read = c
-        .read_resource(pb::read_resource::Request { type_name: "test_thing".into(), current_state: stub, ..Default::default() })
+        .read_resource(pb::read_resource::Request {
+            type_name: "test_thing".into(),
+            current_state: stub,
+            ..Default::default()
+        })
         .await
         .expect("rpc")
         .into_inner();
     assert_eq!(val(read.new_state).get("body"), &Value::from("v1"));
     let bad = c
-        .import_resource_state(pb::import_resource_state::Request { type_name: "test_thing".into(), id: "x/y".into(), ..Default::default() })
+        .import_resource_state(pb::import_resource_state::Request {
+            type_name: "test_thing".into(),
+            id: "x/y".into(),
+            ..Default::default()
+        })
         .await
         .expect("rpc")
         .into_inner();
@@ -298,7 +397,11 @@ async fn apply_read_import_update_replace_and_destroy() {
     assert!(del.diagnostics.is_empty());
     assert_eq!(val(del.new_state), Value::Null);
     let gone = c
-        .read_resource(pb::read_resource::Request { type_name: "test_thing".into(), current_state: dv(&state), ..Default::default() })
+        .read_resource(pb::read_resource::Request {
+            type_name: "test_thing".into(),
+            current_state: dv(&state),
+            ..Default::default()
+        })
         .await
         .expect("rpc")
         .into_inner();
@@ -317,7 +420,10 @@ async fn upgrade_state_from_json_with_dynamic() {
         .upgrade_resource_state(pb::upgrade_resource_state::Request {
             type_name: "test_thing".into(),
             version: 0,
-            raw_state: Some(pb::RawState { json: serde_json::to_vec_pretty(&raw).expect("json"), flatmap: Default::default() }),
+            raw_state: Some(pb::RawState {
+                json: serde_json::to_vec_pretty(&raw).expect("json"),
+                flatmap: Default::default(),
+            }),
         })
         .await
         .expect("rpc")
@@ -337,7 +443,10 @@ async fn upgrade_state_from_json_with_dynamic() {
 async fn unknown_types_are_diagnostics_not_grpc_errors() {
     let mut c = client().await;
     let r = c
-        .read_resource(pb::read_resource::Request { type_name: "nope".into(), ..Default::default() })
+        .read_resource(pb::read_resource::Request {
+            type_name: "nope".into(),
+            ..Default::default()
+        })
         .await
         .expect("rpc answers")
         .into_inner();

@@ -9,13 +9,19 @@ use std::time::Duration;
 use base64::Engine as _;
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
+use tf_framework::testing::{
+    client_config, plain_channel, terraform_like_client_cert, tls_channel, BoxError, ClientCert,
+    TlsVersion,
+};
 use tf_framework::transport::{
-    bind_unix_socket, handshake_line, negotiate_protocol, reattach_config, serve_on, ServeError,
-    ServerTlsSetup, APP_PROTOCOL_VERSION,
+    bind_unix_socket, handshake_line, negotiate_protocol, reattach_config, serve, serve_on,
+    ServeError, ServeOptions, ServerTlsSetup, APP_PROTOCOL_VERSION, MAGIC_COOKIE_KEY,
+    MAGIC_COOKIE_VALUE,
 };
 use tfplugin_proto::plugin::grpc_controller_client::GrpcControllerClient;
 use tfplugin_proto::tfplugin6::provider_client::ProviderClient;
 use tfplugin_proto::tfplugin6::provider_server::Provider;
+use tokio::io::AsyncBufReadExt as _;
 use tokio::net::UnixStream;
 use tokio::task::JoinHandle;
 use tonic::transport::{Channel, Endpoint, Uri};
@@ -23,48 +29,11 @@ use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 use tonic_health::pb::HealthCheckRequest;
 
-type BoxError = Box<dyn Error + Send + Sync>;
-
 /// A provider that implements nothing (every RPC answers Unimplemented).
 struct NoopProvider;
 
 #[tonic::async_trait]
 impl Provider for NoopProvider {}
-
-/// A client certificate like go-plugin's `generateCert`: ECDSA P-521,
-/// self-signed, CA:true, SAN/CN localhost.
-struct ClientCert {
-    der: CertificateDer<'static>,
-    pem: String,
-    key: Vec<u8>,
-}
-
-fn terraform_like_client_cert() -> ClientCert {
-    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P521_SHA512).expect("p521 key");
-    let mut params =
-        rcgen::CertificateParams::new(vec!["localhost".to_owned()]).expect("cert params");
-    let mut dn = rcgen::DistinguishedName::new();
-    dn.push(rcgen::DnType::CommonName, "localhost");
-    dn.push(rcgen::DnType::OrganizationName, "HashiCorp");
-    params.distinguished_name = dn;
-    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    params.key_usages = vec![
-        rcgen::KeyUsagePurpose::DigitalSignature,
-        rcgen::KeyUsagePurpose::KeyEncipherment,
-        rcgen::KeyUsagePurpose::KeyAgreement,
-        rcgen::KeyUsagePurpose::KeyCertSign,
-    ];
-    params.extended_key_usages = vec![
-        rcgen::ExtendedKeyUsagePurpose::ClientAuth,
-        rcgen::ExtendedKeyUsagePurpose::ServerAuth,
-    ];
-    let cert = params.self_signed(&key).expect("self-signed cert");
-    ClientCert {
-        der: cert.der().clone(),
-        pem: cert.pem(),
-        key: key.serialize_der(),
-    }
-}
 
 struct TestServer {
     dir: tempfile::TempDir,
@@ -104,78 +73,6 @@ impl TestServer {
     }
 }
 
-#[derive(Clone, Copy)]
-enum TlsVersion {
-    Default,
-    Tls12Only,
-}
-
-fn client_config(
-    server_cert: &CertificateDer<'static>,
-    client: Option<&ClientCert>,
-    version: TlsVersion,
-) -> Arc<rustls::ClientConfig> {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(server_cert.clone()).expect("add server cert");
-    let builder = rustls::ClientConfig::builder_with_provider(provider);
-    let builder = match version {
-        TlsVersion::Default => builder.with_safe_default_protocol_versions(),
-        TlsVersion::Tls12Only => builder.with_protocol_versions(&[&rustls::version::TLS12]),
-    }
-    .expect("protocol versions")
-    .with_root_certificates(roots);
-    let mut config = match client {
-        Some(c) => builder
-            .with_client_auth_cert(
-                vec![c.der.clone()],
-                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(c.key.clone())),
-            )
-            .expect("client auth cert"),
-        None => builder.with_no_client_auth(),
-    };
-    config.alpn_protocols = vec![b"h2".to_vec()];
-    Arc::new(config)
-}
-
-/// A gRPC channel over the unix socket, with TLS done by tokio-rustls.
-/// Records the negotiated ALPN protocol in `alpn`.
-async fn tls_channel(
-    path: &Path,
-    config: Arc<rustls::ClientConfig>,
-    alpn: Arc<Mutex<Option<Vec<u8>>>>,
-) -> Result<Channel, BoxError> {
-    let path = path.to_path_buf();
-    let connector = tower::service_fn(move |_: Uri| {
-        let path = path.clone();
-        let config = Arc::clone(&config);
-        let alpn = Arc::clone(&alpn);
-        async move {
-            let stream = UnixStream::connect(&path).await?;
-            let name = ServerName::try_from("localhost").expect("server name");
-            let tls = tokio_rustls::TlsConnector::from(config)
-                .connect(name, stream)
-                .await?;
-            *alpn.lock().expect("alpn lock") = tls.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
-            Ok::<_, std::io::Error>(TokioIo::new(tls))
-        }
-    });
-    Ok(Endpoint::try_from("http://localhost")?
-        .connect_with_connector(connector)
-        .await?)
-}
-
-async fn plain_channel(path: &Path) -> Result<Channel, BoxError> {
-    let path = path.to_path_buf();
-    let connector = tower::service_fn(move |_: Uri| {
-        let path = path.clone();
-        async move { Ok::<_, std::io::Error>(TokioIo::new(UnixStream::connect(&path).await?)) }
-    });
-    Ok(Endpoint::try_from("http://localhost")?
-        .connect_with_connector(connector)
-        .await?)
-}
-
 async fn health_check(channel: Channel) -> Result<ServingStatus, BoxError> {
     let resp = HealthClient::new(channel)
         .check(HealthCheckRequest {
@@ -192,7 +89,7 @@ async fn try_health(
     version: TlsVersion,
 ) -> Result<ServingStatus, BoxError> {
     let server_cert = server.server_cert.as_ref().expect("tls server");
-    let config = client_config(server_cert, client, version);
+    let config = client_config(server_cert, client, version)?;
     let alpn = Arc::new(Mutex::new(None));
     let channel = tls_channel(&server.path, config, alpn).await?;
     tokio::time::timeout(Duration::from_secs(5), health_check(channel)).await?
@@ -225,7 +122,10 @@ fn protocol_negotiation() {
     assert_eq!(negotiate_protocol(Some("5,6")).expect("5,6"), 6);
     assert_eq!(negotiate_protocol(Some(" 6 ")).expect("6"), 6);
     assert_eq!(negotiate_protocol(Some("6,7")).expect("6,7"), 6);
-    assert_eq!(negotiate_protocol(None).expect("none"), APP_PROTOCOL_VERSION);
+    assert_eq!(
+        negotiate_protocol(None).expect("none"),
+        APP_PROTOCOL_VERSION
+    );
     assert_eq!(negotiate_protocol(Some("")).expect("empty"), 6);
     let err = negotiate_protocol(Some("4,5")).expect_err("no 6");
     assert!(matches!(err, ServeError::UnsupportedProtocol { .. }));
@@ -269,7 +169,7 @@ async fn socket_is_named_plugin_in_given_dir() {
 
 #[tokio::test]
 async fn pinned_client_cert_connects_health_and_shutdown() {
-    let client = terraform_like_client_cert();
+    let client = terraform_like_client_cert().expect("client cert");
     let server = TestServer::start(Some(&client.pem)).await;
     let server_cert = server.server_cert.clone().expect("server cert");
 
@@ -278,7 +178,7 @@ async fn pinned_client_cert_connects_health_and_shutdown() {
     let alpn = Arc::new(Mutex::new(None));
     let channel = tls_channel(
         &server.path,
-        client_config(&server_cert, Some(&client), TlsVersion::Default),
+        client_config(&server_cert, Some(&client), TlsVersion::Default).expect("client config"),
         Arc::clone(&alpn),
     )
     .await
@@ -310,7 +210,7 @@ async fn pinned_client_cert_connects_health_and_shutdown() {
 
 #[tokio::test]
 async fn pinned_client_cert_over_tls12() {
-    let client = terraform_like_client_cert();
+    let client = terraform_like_client_cert().expect("client cert");
     let mut server = TestServer::start(Some(&client.pem)).await;
     let status = try_health(&server, Some(&client), TlsVersion::Tls12Only)
         .await
@@ -324,8 +224,8 @@ async fn pinned_client_cert_over_tls12() {
 
 #[tokio::test]
 async fn other_client_cert_is_refused() {
-    let pinned = terraform_like_client_cert();
-    let other = terraform_like_client_cert();
+    let pinned = terraform_like_client_cert().expect("client cert");
+    let other = terraform_like_client_cert().expect("client cert");
     let mut server = TestServer::start(Some(&pinned.pem)).await;
 
     for version in [TlsVersion::Default, TlsVersion::Tls12Only] {
@@ -347,12 +247,15 @@ async fn other_client_cert_is_refused() {
 
 #[tokio::test]
 async fn missing_client_cert_is_refused() {
-    let pinned = terraform_like_client_cert();
+    let pinned = terraform_like_client_cert().expect("client cert");
     let mut server = TestServer::start(Some(&pinned.pem)).await;
 
     for version in [TlsVersion::Default, TlsVersion::Tls12Only] {
         let res = try_health(&server, None, version).await;
-        assert!(res.is_err(), "a client without a certificate must be refused");
+        assert!(
+            res.is_err(),
+            "a client without a certificate must be refused"
+        );
     }
 
     // Plaintext is refused too.
@@ -383,4 +286,261 @@ async fn plaintext_server_health_and_shutdown() {
         .await
         .expect("Shutdown");
     server.join().await.expect("server result");
+}
+
+// ---------------------------------------------------------------------------
+// End to end through `serve` (env, stdout, signals), in a child process: the
+// test binary re-runs itself with CHILD_ENV set and only `child_process_entry`
+// selected.
+// ---------------------------------------------------------------------------
+
+const CHILD_ENV: &str = "TF_FRAMEWORK_TRANSPORT_TEST_CHILD";
+const ADDRESS: &str = "registry.terraform.io/stack/stack";
+
+/// Not a real test: the body of the child process (does nothing otherwise).
+#[test]
+fn child_process_entry() {
+    let Ok(mode) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let opts = ServeOptions {
+        provider_address: ADDRESS.to_owned(),
+        debug: mode == "debug",
+    };
+    match rt.block_on(serve(NoopProvider, opts)) {
+        Ok(()) => std::process::exit(0),
+        Err(ServeError::NotLaunchedByTerraform) => std::process::exit(1),
+        Err(e) => {
+            eprintln!("serve failed: {e}");
+            std::process::exit(2)
+        }
+    }
+}
+
+struct Child {
+    child: tokio::process::Child,
+    stdout: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+}
+
+fn spawn_child(mode: &str, env: &[(&str, &str)]) -> Child {
+    let exe = std::env::current_exe().expect("current exe");
+    let mut cmd = tokio::process::Command::new(exe);
+    cmd.args([
+        "--exact",
+        "child_process_entry",
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .env(CHILD_ENV, mode)
+    .env_remove(MAGIC_COOKIE_KEY)
+    .env_remove("PLUGIN_PROTOCOL_VERSIONS")
+    .env_remove("PLUGIN_CLIENT_CERT")
+    .env_remove("PLUGIN_UNIX_SOCKET_DIR")
+    .env_remove("PLUGIN_UNIX_SOCKET_GROUP")
+    .stdin(std::process::Stdio::null())
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .kill_on_drop(true);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("spawn child");
+    let stdout = child.stdout.take().expect("stdout");
+    Child {
+        child,
+        stdout: tokio::io::BufReader::new(stdout).lines(),
+    }
+}
+
+impl Child {
+    /// The first stdout line satisfying `pred` (the test harness prints its
+    /// own lines around ours).
+    async fn line_matching(&mut self, pred: impl Fn(&str) -> bool) -> String {
+        tokio::time::timeout(Duration::from_secs(30), async {
+            loop {
+                let line = self
+                    .stdout
+                    .next_line()
+                    .await
+                    .expect("read stdout")
+                    .expect("child stdout closed before the expected line");
+                // With one test thread, libtest prints "test NAME ... " and
+                // no newline before running it, so our first line follows it.
+                let line = line
+                    .strip_prefix("test child_process_entry ... ")
+                    .map(str::to_owned)
+                    .unwrap_or(line);
+                if pred(&line) {
+                    return line;
+                }
+            }
+        })
+        .await
+        .expect("no expected line on stdout within 30 s")
+    }
+
+    fn signal(&self, sig: &str) {
+        let pid = self.child.id().expect("child pid");
+        let status = std::process::Command::new("kill")
+            .args([sig, &pid.to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success());
+    }
+
+    async fn wait(mut self) -> (std::process::ExitStatus, String) {
+        let mut stderr = self.child.stderr.take().expect("stderr");
+        let status = tokio::time::timeout(Duration::from_secs(10), self.child.wait())
+            .await
+            .expect("child did not exit within 10 s")
+            .expect("wait child");
+        let mut err = String::new();
+        tokio::io::AsyncReadExt::read_to_string(&mut stderr, &mut err)
+            .await
+            .expect("read stderr");
+        (status, err)
+    }
+}
+
+#[tokio::test]
+async fn serve_end_to_end_with_automtls() {
+    let client = terraform_like_client_cert().expect("client cert");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dir_str = dir.path().to_str().expect("utf-8 tempdir");
+    let mut child = spawn_child(
+        "serve",
+        &[
+            (MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE),
+            ("PLUGIN_PROTOCOL_VERSIONS", "5,6"),
+            ("PLUGIN_CLIENT_CERT", &client.pem),
+            ("PLUGIN_UNIX_SOCKET_DIR", dir_str),
+        ],
+    );
+    let line = child.line_matching(|l| l.starts_with("1|")).await;
+    let fields: Vec<&str> = line.split('|').collect();
+    assert_eq!(fields.len(), 6, "{line}");
+    assert_eq!(&fields[..3], &["1", "6", "unix"]);
+    assert_eq!(fields[4], "grpc");
+    let path = PathBuf::from(fields[3]);
+    assert_eq!(path.parent(), Some(dir.path()));
+    assert!(path.exists());
+    assert!(fields[5].len() > 50, "server cert expected: {line}");
+    let cert = base64::engine::general_purpose::STANDARD_NO_PAD
+        .decode(fields[5])
+        .expect("cert field");
+    let server_cert = CertificateDer::from(cert);
+
+    let channel = tls_channel(
+        &path,
+        client_config(&server_cert, Some(&client), TlsVersion::Default).expect("client config"),
+        Arc::new(Mutex::new(None)),
+    )
+    .await
+    .expect("connect");
+    assert_eq!(
+        health_check(channel.clone()).await.expect("health"),
+        ServingStatus::Serving
+    );
+
+    // SIGINT is ignored (Terraform sends StopProvider itself).
+    child.signal("-INT");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        health_check(channel.clone())
+            .await
+            .expect("health after SIGINT"),
+        ServingStatus::Serving
+    );
+
+    GrpcControllerClient::new(channel)
+        .shutdown(tfplugin_proto::plugin::Empty {})
+        .await
+        .expect("Shutdown");
+    let (status, stderr) = child.wait().await;
+    assert!(status.success(), "{status}: {stderr}");
+    assert!(!path.exists(), "socket file must be removed");
+}
+
+#[tokio::test]
+async fn serve_plaintext_without_client_cert() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dir_str = dir.path().to_str().expect("utf-8 tempdir");
+    let mut child = spawn_child(
+        "serve",
+        &[
+            (MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE),
+            ("PLUGIN_PROTOCOL_VERSIONS", "6"),
+            ("PLUGIN_UNIX_SOCKET_DIR", dir_str),
+        ],
+    );
+    let line = child.line_matching(|l| l.starts_with("1|")).await;
+    assert!(line.ends_with("|grpc|"), "{line}");
+    let path = PathBuf::from(line.split('|').nth(3).expect("address"));
+    let channel = plain_channel(&path).await.expect("connect");
+    GrpcControllerClient::new(channel)
+        .shutdown(tfplugin_proto::plugin::Empty {})
+        .await
+        .expect("Shutdown");
+    let (status, stderr) = child.wait().await;
+    assert!(status.success(), "{status}: {stderr}");
+    assert!(!path.exists());
+}
+
+#[tokio::test]
+async fn serve_without_cookie_explains_and_exits_1() {
+    let child = spawn_child("serve", &[("PLUGIN_PROTOCOL_VERSIONS", "5,6")]);
+    let (status, stderr) = child.wait().await;
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("plugin for Terraform"), "{stderr}");
+    assert!(stderr.contains("--debug"), "{stderr}");
+}
+
+#[tokio::test]
+async fn serve_refuses_when_6_is_not_offered() {
+    let child = spawn_child(
+        "serve",
+        &[
+            (MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE),
+            ("PLUGIN_PROTOCOL_VERSIONS", "5"),
+        ],
+    );
+    let (status, stderr) = child.wait().await;
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("protocol"), "{stderr}");
+}
+
+#[tokio::test]
+async fn serve_debug_prints_reattach_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dir_str = dir.path().to_str().expect("utf-8 tempdir");
+    let mut child = spawn_child("debug", &[("PLUGIN_UNIX_SOCKET_DIR", dir_str)]);
+    let line = child
+        .line_matching(|l| l.contains("TF_REATTACH_PROVIDERS='"))
+        .await;
+    let json = line
+        .split_once("TF_REATTACH_PROVIDERS='")
+        .and_then(|(_, rest)| rest.strip_suffix('\''))
+        .expect("quoted JSON");
+    let v: serde_json::Value = serde_json::from_str(json).expect("reattach JSON");
+    let p = &v[ADDRESS];
+    assert_eq!(p["Test"], true);
+    assert_eq!(p["ProtocolVersion"], 6);
+    assert_eq!(p["Pid"], child.child.id().expect("pid"));
+    let path = PathBuf::from(p["Addr"]["String"].as_str().expect("addr"));
+    assert!(path.exists());
+
+    let channel = plain_channel(&path).await.expect("connect");
+    assert_eq!(
+        health_check(channel).await.expect("health"),
+        ServingStatus::Serving
+    );
+
+    child.signal("-TERM");
+    let (status, stderr) = child.wait().await;
+    assert!(status.success(), "{status}: {stderr}");
+    assert!(!path.exists(), "socket file must be removed");
 }

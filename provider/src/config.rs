@@ -173,13 +173,11 @@ impl ProviderData {
                 tf_framework::log::register_secret(t);
                 Some(Secret::new(t.clone()))
             }
-            Setting::Unknown => {
-                return Err(Diagnostic::error(
-                    "Vault token not known yet",
-                    "The provider's `vault.token` depends on a value that is only known after apply.",
-                )
-                .into())
-            }
+            Setting::Unknown => return Err(Diagnostic::error(
+                "Vault token not known yet",
+                "The provider's `vault.token` depends on a value that is only known after apply.",
+            )
+            .into()),
             Setting::Absent => None,
         };
         let cfg = VaultConfig {

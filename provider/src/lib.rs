@@ -21,7 +21,11 @@ impl Provider for StackProvider {
         config::schema()
     }
 
-    async fn configure(&self, config: Value, _terraform_version: String) -> Result<ProviderData, Diags> {
+    async fn configure(
+        &self,
+        config: Value,
+        _terraform_version: String,
+    ) -> Result<ProviderData, Diags> {
         ProviderData::from_config(&config)
     }
 

@@ -73,6 +73,18 @@ fn parse(args: &[String]) -> Result<Options> {
 pub fn run(args: &[String]) -> Result<()> {
     let o = parse(args)?;
     let root = repo_root();
+    // Fail before building when signing cannot work.
+    let fingerprint = if o.sign {
+        Some(
+            std::env::var("GPG_FINGERPRINT")
+                .ok()
+                .map(|f| f.trim().to_string())
+                .filter(|f| !f.is_empty())
+                .ok_or("--sign needs GPG_FINGERPRINT (the fingerprint of the signing key)")?,
+        )
+    } else {
+        None
+    };
     let platform = match &o.platform {
         Some(p) => p.clone(),
         None => host_platform()?,
@@ -102,6 +114,12 @@ pub fn run(args: &[String]) -> Result<()> {
     let sums_name = format!("{PROJECT}_{v}_SHA256SUMS");
     let sig_name = format!("{sums_name}.sig");
 
+    // A signature from an earlier run would not match the new checksums.
+    let sig_path = out.join(&sig_name);
+    if sig_path.exists() {
+        fs::remove_file(&sig_path).map_err(|e| format!("{}: {e}", sig_path.display()))?;
+    }
+
     let zip_bytes = zip_binary(&format!("{PROJECT}_v{v}{exe_suffix}"), &binary_bytes)?;
     write_file(&out.join(&zip_name), &zip_bytes)?;
     write_file(&out.join(&manifest_name), &manifest)?;
@@ -117,12 +135,8 @@ pub fn run(args: &[String]) -> Result<()> {
         .collect();
     write_file(&out.join(&sums_name), sums_text.as_bytes())?;
 
-    let sig_path = out.join(&sig_name);
-    if o.sign {
-        sign(&out.join(&sums_name), &sig_path)?;
-    } else if sig_path.exists() {
-        // A signature from an earlier run would not match the new checksums.
-        fs::remove_file(&sig_path).map_err(|e| format!("{}: {e}", sig_path.display()))?;
+    if let Some(fingerprint) = &fingerprint {
+        sign(fingerprint, &out.join(&sums_name), &sig_path)?;
     }
 
     println!(
@@ -133,7 +147,7 @@ pub fn run(args: &[String]) -> Result<()> {
     for name in [&zip_name, &manifest_name, &sums_name] {
         println!("package: wrote {}", out.join(name).display());
     }
-    if o.sign {
+    if fingerprint.is_some() {
         println!("package: wrote {}", sig_path.display());
     } else {
         println!("package: not signed (pass --sign with GPG_FINGERPRINT set to sign)");
@@ -219,16 +233,9 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
 
 /// `gpg --batch --local-user $GPG_FINGERPRINT --output <sig> --detach-sign <sums>`, as the
 /// `signs` section of `.goreleaser.yml` runs it.
-fn sign(sums: &Path, sig: &Path) -> Result<()> {
-    let fingerprint = std::env::var("GPG_FINGERPRINT")
-        .ok()
-        .filter(|f| !f.trim().is_empty())
-        .ok_or("--sign needs GPG_FINGERPRINT (the fingerprint of the signing key)")?;
-    if sig.exists() {
-        fs::remove_file(sig).map_err(|e| format!("{}: {e}", sig.display()))?;
-    }
+fn sign(fingerprint: &str, sums: &Path, sig: &Path) -> Result<()> {
     let status = Command::new("gpg")
-        .args(["--batch", "--local-user", fingerprint.trim(), "--output"])
+        .args(["--batch", "--local-user", fingerprint, "--output"])
         .arg(sig)
         .arg("--detach-sign")
         .arg(sums)

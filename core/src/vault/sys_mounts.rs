@@ -303,12 +303,19 @@ mod tests {
         let secret = &env.data["secret/"];
         assert_eq!(secret.mount_type, "kv");
         assert_eq!(
-            secret.options.as_ref().and_then(|o| o.get("version")).map(String::as_str),
+            secret
+                .options
+                .as_ref()
+                .and_then(|o| o.get("version"))
+                .map(String::as_str),
             Some("2")
         );
         assert_eq!(env.data["sys/"].options, None);
         assert_eq!(
-            env.data["sys/"].config.passthrough_request_headers.as_deref(),
+            env.data["sys/"]
+                .config
+                .passthrough_request_headers
+                .as_deref(),
             Some(&["Accept".to_owned()][..])
         );
     }

@@ -269,7 +269,10 @@ async fn dot_segments_are_rejected_before_sending() {
 async fn api_error_names_method_path_address_and_hides_token() {
     let server = TestServer::start(vec![(403, r#"{"errors":["permission denied"]}"#)]).await;
     let vault = client(&server.url(), fast_retry(1));
-    let err = vault.write_acl_policy("web", "secret body").await.unwrap_err();
+    let err = vault
+        .write_acl_policy("web", "secret body")
+        .await
+        .unwrap_err();
     assert!(err.is_forbidden());
     assert_eq!(err.status(), Some(403));
     let text = err.to_string();

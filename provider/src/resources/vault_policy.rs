@@ -22,7 +22,16 @@ pub struct VaultPolicyModel {
 
 /// Capabilities Vault and OpenBao accept in a `path` block.
 const CAPABILITIES: &[&str] = &[
-    "create", "read", "update", "patch", "delete", "list", "scan", "sudo", "deny", "subscribe",
+    "create",
+    "read",
+    "update",
+    "patch",
+    "delete",
+    "list",
+    "scan",
+    "sudo",
+    "deny",
+    "subscribe",
     "recover",
 ];
 
@@ -44,8 +53,12 @@ fn line_of(text: &str, needle: &str) -> String {
 
 /// Parses the policy the way Vault will, so mistakes surface at plan time.
 pub fn check_policy(text: &str) -> Result<(), (String, String)> {
-    let body: hcl::Body = hcl::from_str(text)
-        .map_err(|e| ("Invalid policy HCL".to_string(), format!("The policy is not valid HCL:\n{e}")))?;
+    let body: hcl::Body = hcl::from_str(text).map_err(|e| {
+        (
+            "Invalid policy HCL".to_string(),
+            format!("The policy is not valid HCL:\n{e}"),
+        )
+    })?;
     for structure in body.into_iter() {
         let hcl::Structure::Block(block) = structure else {
             continue;
@@ -53,9 +66,16 @@ pub fn check_policy(text: &str) -> Result<(), (String, String)> {
         if block.identifier() != "path" {
             continue;
         }
-        let label = block.labels().first().map(|l| l.as_str().to_string()).unwrap_or_default();
+        let label = block
+            .labels()
+            .first()
+            .map(|l| l.as_str().to_string())
+            .unwrap_or_default();
         let at = line_of(text, &format!("\"{label}\""));
-        let caps = block.body().attributes().find(|a| a.key() == "capabilities");
+        let caps = block
+            .body()
+            .attributes()
+            .find(|a| a.key() == "capabilities");
         let legacy = block.body().attributes().any(|a| a.key() == "policy");
         let Some(caps) = caps else {
             if legacy {
@@ -110,32 +130,73 @@ impl Resource for VaultPolicy {
         )
     }
 
-    async fn create(&self, ctx: &ProviderData, plan: VaultPolicyModel) -> Result<VaultPolicyModel, Diags> {
-        let (name, policy) = (plan.name.clone().unwrap_or_default(), plan.policy.clone().unwrap_or_default());
-        ctx.vault()?.write_acl_policy(&name, &policy).await.map_err(fail("create stack_vault_policy"))?;
-        Ok(VaultPolicyModel { id: Some(name), ..plan })
+    async fn create(
+        &self,
+        ctx: &ProviderData,
+        plan: VaultPolicyModel,
+    ) -> Result<VaultPolicyModel, Diags> {
+        let (name, policy) = (
+            plan.name.clone().unwrap_or_default(),
+            plan.policy.clone().unwrap_or_default(),
+        );
+        ctx.vault()?
+            .write_acl_policy(&name, &policy)
+            .await
+            .map_err(fail("create stack_vault_policy"))?;
+        Ok(VaultPolicyModel {
+            id: Some(name),
+            ..plan
+        })
     }
 
-    async fn read(&self, ctx: &ProviderData, state: VaultPolicyModel) -> Result<Option<VaultPolicyModel>, Diags> {
+    async fn read(
+        &self,
+        ctx: &ProviderData,
+        state: VaultPolicyModel,
+    ) -> Result<Option<VaultPolicyModel>, Diags> {
         let name = state.name.clone().or(state.id.clone()).unwrap_or_default();
-        let found = ctx.vault()?.read_acl_policy(&name).await.map_err(fail("read stack_vault_policy"))?;
-        Ok(found.map(|p| VaultPolicyModel { id: Some(name.clone()), name: Some(name), policy: Some(p.policy) }))
+        let found = ctx
+            .vault()?
+            .read_acl_policy(&name)
+            .await
+            .map_err(fail("read stack_vault_policy"))?;
+        Ok(found.map(|p| VaultPolicyModel {
+            id: Some(name.clone()),
+            name: Some(name),
+            policy: Some(p.policy),
+        }))
     }
 
-    async fn update(&self, ctx: &ProviderData, _prior: VaultPolicyModel, plan: VaultPolicyModel) -> Result<VaultPolicyModel, Diags> {
+    async fn update(
+        &self,
+        ctx: &ProviderData,
+        _prior: VaultPolicyModel,
+        plan: VaultPolicyModel,
+    ) -> Result<VaultPolicyModel, Diags> {
         self.create(ctx, plan).await
     }
 
     async fn delete(&self, ctx: &ProviderData, state: VaultPolicyModel) -> Result<(), Diags> {
         let name = state.name.unwrap_or_default();
-        ctx.vault()?.delete_acl_policy(&name).await.map_err(fail("delete stack_vault_policy"))
+        ctx.vault()?
+            .delete_acl_policy(&name)
+            .await
+            .map_err(fail("delete stack_vault_policy"))
     }
 
     fn import(id: &str) -> Result<VaultPolicyModel, Diags> {
         if id.is_empty() {
-            return Err(Diagnostic::error("Invalid import ID", "The import ID is the policy name.").into());
+            return Err(Diagnostic::error(
+                "Invalid import ID",
+                "The import ID is the policy name.",
+            )
+            .into());
         }
-        Ok(VaultPolicyModel { id: Some(id.into()), name: Some(id.into()), policy: None })
+        Ok(VaultPolicyModel {
+            id: Some(id.into()),
+            name: Some(id.into()),
+            policy: None,
+        })
     }
 }
 
@@ -145,19 +206,27 @@ mod tests {
 
     #[test]
     fn accepts_a_valid_policy() {
-        assert!(check_policy("path \"secret/data/*\" {\n  capabilities = [\"read\", \"list\"]\n}\n").is_ok());
+        assert!(check_policy(
+            "path \"secret/data/*\" {\n  capabilities = [\"read\", \"list\"]\n}\n"
+        )
+        .is_ok());
     }
 
     #[test]
     fn syntax_error_quotes_position() {
-        let (_, detail) = check_policy("path \"a\" {\n  capabilities = [\"read\"\n").expect_err("broken");
+        let (_, detail) =
+            check_policy("path \"a\" {\n  capabilities = [\"read\"\n").expect_err("broken");
         assert!(detail.contains("not valid HCL"), "{detail}");
     }
 
     #[test]
     fn bad_capability_names_line() {
-        let (_, detail) = check_policy("# x\npath \"kv/*\" {\n  capabilities = [\"reed\"]\n}\n").expect_err("bad cap");
-        assert!(detail.contains("\"reed\"") && detail.contains("line 2"), "{detail}");
+        let (_, detail) = check_policy("# x\npath \"kv/*\" {\n  capabilities = [\"reed\"]\n}\n")
+            .expect_err("bad cap");
+        assert!(
+            detail.contains("\"reed\"") && detail.contains("line 2"),
+            "{detail}"
+        );
     }
 
     #[test]
@@ -167,6 +236,9 @@ mod tests {
 
     #[test]
     fn whitespace_is_not_a_difference() {
-        assert!(same_policy(&Value::from("path \"a\" {\n capabilities = [\"read\"]\n}"), &Value::from("path \"a\" { capabilities = [\"read\"] }\n")));
+        assert!(same_policy(
+            &Value::from("path \"a\" {\n capabilities = [\"read\"]\n}"),
+            &Value::from("path \"a\" { capabilities = [\"read\"] }\n")
+        ));
     }
 }

@@ -13,7 +13,8 @@ fn config(name: &str, policy: &str) -> String {
 }
 
 const READ: &str = "path \"secret/data/app/*\" {\n  capabilities = [\"read\"]\n}";
-const READ_SPACED: &str = "path   \"secret/data/app/*\"   {\n\n    capabilities = [\"read\"]\n\n}\n";
+const READ_SPACED: &str =
+    "path   \"secret/data/app/*\"   {\n\n    capabilities = [\"read\"]\n\n}\n";
 const READ_LIST: &str = "path \"secret/data/app/*\" {\n  capabilities = [\"read\", \"list\"]\n}";
 
 fn remote_policy(bao: &Bao, name: &str) -> Option<String> {
@@ -39,7 +40,10 @@ fn vault_policy_lifecycle() {
     tf.init();
     tf.apply();
     tf.assert_plan_empty();
-    assert_eq!(squash(&remote_policy(bao, &name).expect("created")), squash(READ));
+    assert_eq!(
+        squash(&remote_policy(bao, &name).expect("created")),
+        squash(READ)
+    );
     let state = tf.state_json();
     let attrs = &state["resources"][0]["instances"][0]["attributes"];
     assert_eq!(attrs["id"], json!(name));
@@ -56,10 +60,18 @@ fn vault_policy_lifecycle() {
     }
     tf.apply();
     tf.assert_plan_empty();
-    assert_eq!(squash(&remote_policy(bao, &name).expect("updated")), squash(READ_LIST));
+    assert_eq!(
+        squash(&remote_policy(bao, &name).expect("updated")),
+        squash(READ_LIST)
+    );
 
     // Drift: an out-of-band edit shows as an update, and apply puts it back.
-    let r = api(bao, "PUT", &format!("/v1/sys/policies/acl/{name}"), Some(json!({"policy": READ})));
+    let r = api(
+        bao,
+        "PUT",
+        &format!("/v1/sys/policies/acl/{name}"),
+        Some(json!({"policy": READ})),
+    );
     assert!(r.is_success(), "{}", r.body);
     match tf.plan_detailed() {
         PlanOutcome::Changes(out) => assert!(out.contains("1 to change"), "{out}"),
@@ -67,7 +79,10 @@ fn vault_policy_lifecycle() {
     }
     tf.apply();
     tf.assert_plan_empty();
-    assert_eq!(squash(&remote_policy(bao, &name).expect("restored")), squash(READ_LIST));
+    assert_eq!(
+        squash(&remote_policy(bao, &name).expect("restored")),
+        squash(READ_LIST)
+    );
 
     // Disappears: an out-of-band delete plans a create.
     let r = api(bao, "DELETE", &format!("/v1/sys/policies/acl/{name}"), None);
@@ -87,18 +102,29 @@ fn vault_policy_lifecycle() {
         PlanOutcome::NoChanges => panic!("rename must replace"),
     }
     tf.apply();
-    assert!(remote_policy(bao, &name).is_none(), "old policy removed on replace");
+    assert!(
+        remote_policy(bao, &name).is_none(),
+        "old policy removed on replace"
+    );
     assert!(remote_policy(bao, &renamed).is_some());
 
     tf.destroy();
-    assert!(remote_policy(bao, &renamed).is_none(), "destroy removes the policy");
+    assert!(
+        remote_policy(bao, &renamed).is_none(),
+        "destroy removes the policy"
+    );
 }
 
 #[test]
 fn vault_policy_import() {
     let bao = Bao::shared();
     let name = random_name("acc-import");
-    let r = api(bao, "PUT", &format!("/v1/sys/policies/acl/{name}"), Some(json!({"policy": READ})));
+    let r = api(
+        bao,
+        "PUT",
+        &format!("/v1/sys/policies/acl/{name}"),
+        Some(json!({"policy": READ})),
+    );
     assert!(r.is_success(), "{}", r.body);
 
     // terraform import <addr> <id>
@@ -108,7 +134,10 @@ fn vault_policy_import() {
     tf.import("stack_vault_policy.p", &name);
     tf.assert_plan_empty();
     let state = tf.state_json();
-    assert_eq!(state["resources"][0]["instances"][0]["attributes"]["name"], json!(name));
+    assert_eq!(
+        state["resources"][0]["instances"][0]["attributes"]["name"],
+        json!(name)
+    );
 
     // import {} block by ID
     let tf2 = workdir(bao);
@@ -134,7 +163,10 @@ fn vault_policy_import() {
     tf3.apply();
     tf3.assert_plan_empty();
     let state = tf3.state_json();
-    assert_eq!(state["resources"][0]["instances"][0]["identity"]["name"], json!(name));
+    assert_eq!(
+        state["resources"][0]["instances"][0]["identity"]["name"],
+        json!(name)
+    );
 
     tf.destroy();
     assert!(remote_policy(bao, &name).is_none());
@@ -145,17 +177,32 @@ fn vault_policy_bad_hcl_fails_at_plan_and_writes_nothing() {
     let bao = Bao::shared();
     let name = random_name("acc-bad");
     let tf = workdir(bao);
-    tf.write_config(&config(&name, "path \"secret/*\" {\n  capabilities = [\"read\"\n"));
+    tf.write_config(&config(
+        &name,
+        "path \"secret/*\" {\n  capabilities = [\"read\"\n",
+    ));
     tf.init();
     let err = tf.plan_expect_error();
     assert!(err.contains("Invalid policy HCL"), "{err}");
     // Terraform shows the attribute at fault when the diagnostic has a path.
-    assert!(err.contains("policy = <<-EOT"), "diagnostic must point at `policy`: {err}");
+    assert!(
+        err.contains("policy = <<-EOT"),
+        "diagnostic must point at `policy`: {err}"
+    );
 
-    tf.write_config(&config(&name, "path \"secret/*\" {\n  capabilities = [\"reed\"]\n}"));
+    tf.write_config(&config(
+        &name,
+        "path \"secret/*\" {\n  capabilities = [\"reed\"]\n}",
+    ));
     let err = tf.apply_expect_error();
-    assert!(err.contains("invalid capability") && err.contains("\"reed\""), "{err}");
-    assert!(remote_policy(bao, &name).is_none(), "nothing may be written");
+    assert!(
+        err.contains("invalid capability") && err.contains("\"reed\""),
+        "{err}"
+    );
+    assert!(
+        remote_policy(bao, &name).is_none(),
+        "nothing may be written"
+    );
 }
 
 #[test]
@@ -179,8 +226,14 @@ fn vault_policy_no_token_in_logs() {
     tf.init();
     let out = tf.apply();
     let logs = out.combined();
-    assert!(logs.contains("provider.terraform-provider-stack") || logs.contains("ApplyResourceChange"), "provider logs must reach Terraform's log");
-    assert!(!logs.contains(&bao.token), "the Vault token leaked into the log");
+    assert!(
+        logs.contains("provider.terraform-provider-stack") || logs.contains("ApplyResourceChange"),
+        "provider logs must reach Terraform's log"
+    );
+    assert!(
+        !logs.contains(&bao.token),
+        "the Vault token leaked into the log"
+    );
     let destroy = tf.destroy();
     assert!(!destroy.combined().contains(&bao.token));
 }
