@@ -16,15 +16,13 @@ provider "stack" {
   }
 
   consul {
-    address          = "consul.example.com:8501"
-    ssl              = true
-    datacenter       = "dc1"
-    token_vault_path = "secret/consul/terraform"
+    address    = "consul.example.com:8501"
+    ssl        = true
+    datacenter = "dc1"
   }
 
   nomad {
-    address          = "https://nomad.example.com:4646"
-    region           = "global"
-    token_vault_path = "secret/nomad/terraform"
+    address = "https://nomad.example.com:4646"
+    region  = "global"
   }
 }

@@ -1,14 +1,12 @@
 //! In-process tests of the go-plugin transport: handshake pieces, AutoMTLS
 //! with a Terraform-like P-521 CA client certificate, health, Shutdown.
 
-use std::error::Error;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine as _;
-use hyper_util::rt::TokioIo;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
+use rustls::pki_types::CertificateDer;
 use tf_framework::testing::{
     client_config, plain_channel, terraform_like_client_cert, tls_channel, BoxError, ClientCert,
     TlsVersion,
@@ -22,9 +20,8 @@ use tfplugin_proto::plugin::grpc_controller_client::GrpcControllerClient;
 use tfplugin_proto::tfplugin6::provider_client::ProviderClient;
 use tfplugin_proto::tfplugin6::provider_server::Provider;
 use tokio::io::AsyncBufReadExt as _;
-use tokio::net::UnixStream;
 use tokio::task::JoinHandle;
-use tonic::transport::{Channel, Endpoint, Uri};
+use tonic::transport::Channel;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 use tonic_health::pb::HealthCheckRequest;

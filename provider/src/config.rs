@@ -52,8 +52,8 @@ struct Endpoint {
     client_key_file: Setting,
     skip_verify: Setting,
     namespace: Setting,
+    #[allow(dead_code)] // Nomad region / Consul datacenter: read by their clients
     region: Setting,
-    token_vault_path: Setting,
 }
 
 impl Endpoint {
@@ -118,7 +118,6 @@ impl ProviderData {
             skip_verify: Setting::resolve(c, "skip_tls_verify", &[]),
             namespace: Setting::Absent,
             region: Setting::resolve(c, "datacenter", &[]),
-            token_vault_path: Setting::resolve(c, "token_vault_path", &[]),
         };
         // CONSUL_HTTP_ADDR may be host:port; CONSUL_HTTP_SSL picks the scheme.
         if let Setting::Set(a) = &consul.address {
@@ -140,7 +139,6 @@ impl ProviderData {
                 skip_verify: Setting::resolve(v, "skip_tls_verify", &["VAULT_SKIP_VERIFY"]),
                 namespace: Setting::resolve(v, "namespace", &["VAULT_NAMESPACE"]),
                 region: Setting::Absent,
-                token_vault_path: Setting::Absent,
             },
             consul,
             nomad: Endpoint {
@@ -155,7 +153,6 @@ impl ProviderData {
                 skip_verify: Setting::resolve(n, "skip_tls_verify", &["NOMAD_SKIP_VERIFY"]),
                 namespace: Setting::resolve(n, "namespace", &["NOMAD_NAMESPACE"]),
                 region: Setting::resolve(n, "region", &["NOMAD_REGION"]),
-                token_vault_path: Setting::resolve(n, "token_vault_path", &[]),
             },
             vault_client: OnceLock::new(),
         })
@@ -193,9 +190,9 @@ impl ProviderData {
     }
 }
 
-fn endpoint_block(product: &str, env: &str, extra: Vec<Attribute>) -> Block {
+fn endpoint_block(product: &str, env: &str, example: &str, extra: Vec<Attribute>) -> Block {
     let mut b = Block::new(&format!("How to reach {product}. Every setting falls back to {product}'s standard environment variable."))
-        .attr(Attribute::string("address").optional().doc(&format!("{product} API address, e.g. `https://127.0.0.1:8200`. Defaults to `{env}`.")))
+        .attr(Attribute::string("address").optional().doc(&format!("{product} API address, e.g. `{example}`. Defaults to `{env}`.")))
         .attr(Attribute::string("token").optional().sensitive().doc(&format!("{product} token. Defaults to the product's token environment variable. Never stored in state.")))
         .attr(Attribute::string("ca_cert_file").optional().doc("PEM file with the CA certificate(s) to trust for the server's TLS certificate."))
         .attr(Attribute::string("client_cert_file").optional().doc("PEM client certificate for mutual TLS."))
@@ -209,33 +206,26 @@ fn endpoint_block(product: &str, env: &str, extra: Vec<Attribute>) -> Block {
 
 /// The `provider "stack" {}` schema.
 pub fn schema() -> Schema {
-    let token_vault_path = |product: &str| {
-        Attribute::string("token_vault_path").optional().doc(&format!(
-            "Read the {product} token from this Vault KV v2 secret (`<mount>/<path>`, key `token`) when a call is made, instead of `token`. The token never enters state."
-        ))
-    };
     Schema::new(
         Block::new("The `stack` provider wires Vault, Consul and Nomad together. Each product block is optional; a resource that needs a product that is not configured fails with a diagnostic naming the missing setting.")
             .block(NestedBlock::single(
                 "vault",
-                endpoint_block("Vault", "VAULT_ADDR", vec![
+                endpoint_block("Vault", "VAULT_ADDR", "https://127.0.0.1:8200", vec![
                     Attribute::string("namespace").optional().doc("Vault/OpenBao namespace. Defaults to `VAULT_NAMESPACE`."),
                 ]),
             ))
             .block(NestedBlock::single(
                 "consul",
-                endpoint_block("Consul", "CONSUL_HTTP_ADDR", vec![
+                endpoint_block("Consul", "CONSUL_HTTP_ADDR", "http://127.0.0.1:8500", vec![
                     Attribute::bool("ssl").optional().doc("Use HTTPS when `address` has no scheme. Defaults to `CONSUL_HTTP_SSL`."),
                     Attribute::string("datacenter").optional().doc("Consul datacenter."),
-                    token_vault_path("Consul"),
                 ]),
             ))
             .block(NestedBlock::single(
                 "nomad",
-                endpoint_block("Nomad", "NOMAD_ADDR", vec![
+                endpoint_block("Nomad", "NOMAD_ADDR", "http://127.0.0.1:4646", vec![
                     Attribute::string("region").optional().doc("Nomad region. Defaults to `NOMAD_REGION`."),
                     Attribute::string("namespace").optional().doc("Nomad namespace. Defaults to `NOMAD_NAMESPACE`."),
-                    token_vault_path("Nomad"),
                 ]),
             )),
     )

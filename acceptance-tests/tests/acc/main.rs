@@ -3,4 +3,5 @@
 
 mod binary;
 mod common;
+mod release;
 mod vault;
