@@ -23,6 +23,19 @@ pub enum Nesting {
     List,
     /// A set of blocks.
     Set,
+    /// A map of blocks (or objects) by label.
+    Map,
+}
+
+impl Nesting {
+    fn wrap(self, inner: Type) -> Type {
+        match self {
+            Nesting::Single => inner,
+            Nesting::List => Type::list(inner),
+            Nesting::Set => Type::set(inner),
+            Nesting::Map => Type::map(inner),
+        }
+    }
 }
 
 /// A schema: a version and a root block.
@@ -91,6 +104,8 @@ pub struct Attribute {
     pub validators: Vec<Validator>,
     /// Values equivalent to the prior value keep the prior value (no diff, no drift).
     pub equivalent: Option<Equivalence>,
+    /// For a nested attribute (`nested_type`): how its objects nest, and their attributes.
+    pub nested: Option<(Nesting, Vec<Attribute>)>,
 }
 
 impl Attribute {
@@ -109,7 +124,20 @@ impl Attribute {
             default: None,
             validators: Vec::new(),
             equivalent: None,
+            nested: None,
         }
+    }
+    /// A nested attribute: objects with `attributes`, nested as `nesting` (protocol 6 `nested_type`).
+    pub fn nested(name: &str, nesting: Nesting, attributes: Vec<Attribute>) -> Self {
+        let inner = Type::Object(
+            attributes
+                .iter()
+                .map(|a| (a.name.clone(), a.ty.clone()))
+                .collect(),
+        );
+        let mut a = Self::new(name, nesting.wrap(inner));
+        a.nested = Some((nesting, attributes));
+        a
     }
     /// A string attribute.
     pub fn string(name: &str) -> Self {
@@ -197,6 +225,43 @@ impl Attribute {
     }
 }
 
+impl Attribute {
+    pub(crate) fn to_proto(&self) -> pb::schema::Attribute {
+        use pb::schema::object::NestingMode;
+        let nested_type = self
+            .nested
+            .as_ref()
+            .map(|(nesting, attrs)| pb::schema::Object {
+                attributes: attrs.iter().map(Attribute::to_proto).collect(),
+                nesting: match nesting {
+                    Nesting::Single => NestingMode::Single,
+                    Nesting::List => NestingMode::List,
+                    Nesting::Set => NestingMode::Set,
+                    Nesting::Map => NestingMode::Map,
+                } as i32,
+                ..Default::default()
+            });
+        pb::schema::Attribute {
+            name: self.name.clone(),
+            // Exactly one of `type` and `nested_type`.
+            r#type: if nested_type.is_some() {
+                Vec::new()
+            } else {
+                serde_json::to_vec(&self.ty.to_json()).unwrap_or_default()
+            },
+            nested_type,
+            description: self.description.clone(),
+            description_kind: pb::StringKind::Markdown as i32,
+            required: self.required,
+            optional: self.optional,
+            computed: self.computed,
+            sensitive: self.sensitive,
+            write_only: self.write_only,
+            ..Default::default()
+        }
+    }
+}
+
 impl NestedBlock {
     /// A list of blocks.
     pub fn list(name: &str, block: Block) -> Self {
@@ -213,6 +278,13 @@ impl NestedBlock {
     pub fn single(name: &str, block: Block) -> Self {
         NestedBlock {
             nesting: Nesting::Single,
+            ..Self::list(name, block)
+        }
+    }
+    /// A map of blocks by label.
+    pub fn map(name: &str, block: Block) -> Self {
+        NestedBlock {
+            nesting: Nesting::Map,
             ..Self::list(name, block)
         }
     }
@@ -261,13 +333,7 @@ impl Block {
             .map(|a| (a.name.clone(), a.ty.clone()))
             .collect();
         for b in &self.blocks {
-            let inner = b.block.implied_type();
-            let t = match b.nesting {
-                Nesting::Single => inner,
-                Nesting::List => Type::list(inner),
-                Nesting::Set => Type::set(inner),
-            };
-            attrs.insert(b.name.clone(), t);
+            attrs.insert(b.name.clone(), b.nesting.wrap(b.block.implied_type()));
         }
         Type::Object(attrs)
     }
@@ -322,6 +388,11 @@ impl Block {
                         b.block.validate(item, &p.clone().index(i), out);
                     }
                 }
+                (Nesting::Map, Value::Map(items)) => {
+                    for (k, item) in items {
+                        b.block.validate(item, &p.clone().key(k), out);
+                    }
+                }
                 _ => {}
             }
         }
@@ -329,22 +400,7 @@ impl Block {
 
     pub(crate) fn to_proto(&self) -> pb::schema::Block {
         pb::schema::Block {
-            attributes: self
-                .attributes
-                .iter()
-                .map(|a| pb::schema::Attribute {
-                    name: a.name.clone(),
-                    r#type: serde_json::to_vec(&a.ty.to_json()).unwrap_or_default(),
-                    description: a.description.clone(),
-                    description_kind: pb::StringKind::Markdown as i32,
-                    required: a.required,
-                    optional: a.optional,
-                    computed: a.computed,
-                    sensitive: a.sensitive,
-                    write_only: a.write_only,
-                    ..Default::default()
-                })
-                .collect(),
+            attributes: self.attributes.iter().map(Attribute::to_proto).collect(),
             block_types: self
                 .blocks
                 .iter()
@@ -355,16 +411,18 @@ impl Block {
                         Nesting::Single => pb::schema::nested_block::NestingMode::Single,
                         Nesting::List => pb::schema::nested_block::NestingMode::List,
                         Nesting::Set => pb::schema::nested_block::NestingMode::Set,
+                        Nesting::Map => pb::schema::nested_block::NestingMode::Map,
                     } as i32,
-                    min_items: if b.nesting == Nesting::Single {
-                        0
-                    } else {
+                    // Terraform allows counts only on list and set blocks.
+                    min_items: if matches!(b.nesting, Nesting::List | Nesting::Set) {
                         b.min_items
-                    },
-                    max_items: if b.nesting == Nesting::Single {
-                        0
                     } else {
+                        0
+                    },
+                    max_items: if matches!(b.nesting, Nesting::List | Nesting::Set) {
                         b.max_items
+                    } else {
+                        0
                     },
                 })
                 .collect(),

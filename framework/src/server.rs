@@ -186,6 +186,10 @@ fn normalize_blocks(block: &Block, v: &mut Value) {
         let entry = m.entry(b.name.clone()).or_insert(Value::Null);
         match (b.nesting, entry) {
             (Nesting::List | Nesting::Set, e @ Value::Null) => *e = Value::List(Vec::new()),
+            (Nesting::Map, e @ Value::Null) => *e = Value::Map(BTreeMap::new()),
+            (Nesting::Map, Value::Map(items)) => items
+                .values_mut()
+                .for_each(|i| normalize_blocks(&b.block, i)),
             (_, Value::List(items)) => items.iter_mut().for_each(|i| normalize_blocks(&b.block, i)),
             (_, inner @ Value::Map(_)) => normalize_blocks(&b.block, inner),
             _ => {}

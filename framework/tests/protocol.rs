@@ -7,9 +7,10 @@ use std::sync::Mutex;
 use serde::{Deserialize, Serialize};
 use tf_framework::codec::{from_msgpack, to_msgpack};
 use tf_framework::schema::validators;
+use tf_framework::schema::Nesting;
 use tf_framework::{
-    Attribute, Block, Diagnostic, Diags, DynResource, Provider, ProviderServer, Resource, Schema,
-    Type, Value,
+    Attribute, Block, DataSource, Diagnostic, Diags, DynDataSource, DynEphemeral, DynResource,
+    EphemeralResource, Opened, Provider, ProviderServer, Resource, Schema, Type, Value,
 };
 use tfplugin_proto::tfplugin6 as pb;
 use tfplugin_proto::tfplugin6::provider_client::ProviderClient;
@@ -30,6 +31,115 @@ impl Provider for TestProvider {
     }
     fn resources(&self) -> Vec<Box<dyn DynResource<Store>>> {
         vec![Box::new(Thing)]
+    }
+    fn data_sources(&self) -> Vec<Box<dyn DynDataSource<Store>>> {
+        vec![Box::new(Echo)]
+    }
+    fn ephemeral_resources(&self) -> Vec<Box<dyn DynEphemeral<Store>>> {
+        vec![Box::new(Lease)]
+    }
+}
+
+/// Data source: echoes its input, upper-cased.
+struct Echo;
+
+#[derive(Serialize, Deserialize)]
+struct EchoModel {
+    input: Option<String>,
+    output: Option<String>,
+    tags: Option<Vec<Tag>>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Tag {
+    key: Option<String>,
+    value: Option<String>,
+}
+
+impl DataSource for Echo {
+    type Ctx = Store;
+    type Model = EchoModel;
+    const TYPE_NAME: &'static str = "test_echo";
+    fn schema() -> Schema {
+        Schema::new(
+            Block::new("Echo.")
+                .attr(Attribute::string("input").required())
+                .attr(Attribute::string("output").computed())
+                .attr(
+                    Attribute::nested(
+                        "tags",
+                        Nesting::List,
+                        vec![
+                            Attribute::string("key").required(),
+                            Attribute::string("value").optional(),
+                        ],
+                    )
+                    .optional(),
+                ),
+        )
+    }
+    async fn read(&self, _ctx: &Store, config: EchoModel) -> Result<EchoModel, Diags> {
+        Ok(EchoModel {
+            output: config.input.as_deref().map(str::to_uppercase),
+            ..config
+        })
+    }
+}
+
+/// Ephemeral resource: a "lease" recorded in the store while open.
+struct Lease;
+
+#[derive(Serialize, Deserialize)]
+struct LeaseModel {
+    name: Option<String>,
+    secret: Option<String>,
+}
+
+impl EphemeralResource for Lease {
+    type Ctx = Store;
+    type Model = LeaseModel;
+    const TYPE_NAME: &'static str = "test_lease";
+    fn schema() -> Schema {
+        Schema::new(
+            Block::new("Lease.")
+                .attr(Attribute::string("name").required())
+                .attr(Attribute::string("secret").computed().sensitive()),
+        )
+    }
+    async fn open(&self, ctx: &Store, config: LeaseModel) -> Result<Opened<LeaseModel>, Diags> {
+        let name = config.name.clone().unwrap_or_default();
+        ctx.0
+            .lock()
+            .map_err(|_| Diags::new())?
+            .insert(format!("lease/{name}"), "open".into());
+        Ok(Opened {
+            result: LeaseModel {
+                secret: Some(format!("s3cret-{name}")),
+                ..config
+            },
+            renew_at: Some(std::time::SystemTime::now() + std::time::Duration::from_secs(60)),
+            private: name.into_bytes(),
+        })
+    }
+    async fn renew(
+        &self,
+        ctx: &Store,
+        private: Vec<u8>,
+    ) -> Result<tf_framework::resource::Renewal, Diags> {
+        let name = String::from_utf8_lossy(&private).to_string();
+        ctx.0
+            .lock()
+            .map_err(|_| Diags::new())?
+            .insert(format!("lease/{name}"), "renewed".into());
+        Ok((None, private))
+    }
+    async fn close(&self, ctx: &Store, private: Vec<u8>) -> Result<(), Diags> {
+        let name = String::from_utf8_lossy(&private).to_string();
+        ctx.0
+            .lock()
+            .map_err(|_| Diags::new())?
+            .remove(&format!("lease/{name}"));
+        Ok(())
     }
 }
 
@@ -65,6 +175,20 @@ impl Resource for Thing {
                 .attr(Attribute::string("secret_wo").optional().write_only())
                 .attr(Attribute::typed("extra", Type::Dynamic).optional()),
         )
+        .version(1)
+    }
+    /// Version 0 called `body` `content`.
+    fn upgrade_state(
+        version: i64,
+        mut state: serde_json::Value,
+    ) -> Result<serde_json::Value, Diags> {
+        if version == 0 {
+            if let Some(m) = state.as_object_mut() {
+                let content = m.remove("content").unwrap_or_default();
+                m.insert("body".into(), content);
+            }
+        }
+        Ok(state)
     }
     async fn create(&self, ctx: &Store, plan: ThingModel) -> Result<ThingModel, Diags> {
         let name = plan.name.clone().unwrap_or_default();
@@ -451,4 +575,133 @@ async fn unknown_types_are_diagnostics_not_grpc_errors() {
         .expect("rpc answers")
         .into_inner();
     assert_eq!(r.diagnostics[0].summary, "Unknown resource type");
+}
+
+#[tokio::test]
+async fn state_upgrade_from_older_schema_version() {
+    let mut c = client().await;
+    let raw = serde_json::json!({"id": "a", "name": "a", "content": "old", "ttl": "1h", "secret_wo": null, "extra": null});
+    let r = c
+        .upgrade_resource_state(pb::upgrade_resource_state::Request {
+            type_name: "test_thing".into(),
+            version: 0,
+            raw_state: Some(pb::RawState {
+                json: serde_json::to_vec(&raw).expect("json"),
+                flatmap: Default::default(),
+            }),
+        })
+        .await
+        .expect("rpc")
+        .into_inner();
+    assert!(r.diagnostics.is_empty(), "{:?}", r.diagnostics);
+    assert_eq!(val(r.upgraded_state).get("body"), &Value::from("old"));
+}
+
+#[tokio::test]
+async fn data_source_with_nested_attribute() {
+    let mut c = client().await;
+    configure(&mut c).await;
+    let schema = c
+        .get_provider_schema(pb::get_provider_schema::Request {})
+        .await
+        .expect("rpc")
+        .into_inner();
+    let tags = schema.data_source_schemas["test_echo"]
+        .block
+        .as_ref()
+        .expect("block")
+        .attributes
+        .iter()
+        .find(|a| a.name == "tags")
+        .cloned()
+        .expect("tags");
+    assert!(tags.r#type.is_empty(), "a nested attribute has no `type`");
+    let nested = tags.nested_type.expect("nested_type");
+    assert_eq!(nested.nesting, pb::schema::object::NestingMode::List as i32);
+    assert_eq!(nested.attributes.len(), 2);
+
+    let ty = <Echo as DataSource>::schema().block.implied_type();
+    let cfg = Value::object([
+        ("input", Value::from("hi")),
+        ("output", Value::Null),
+        (
+            "tags",
+            Value::List(vec![Value::object([
+                ("key", Value::from("k")),
+                ("value", Value::Null),
+            ])]),
+        ),
+    ]);
+    let r = c
+        .read_data_source(pb::read_data_source::Request {
+            type_name: "test_echo".into(),
+            config: Some(pb::DynamicValue {
+                msgpack: to_msgpack(&cfg, &ty).expect("enc"),
+                json: vec![],
+            }),
+            ..Default::default()
+        })
+        .await
+        .expect("rpc")
+        .into_inner();
+    assert!(r.diagnostics.is_empty(), "{:?}", r.diagnostics);
+    let state = from_msgpack(&r.state.expect("state").msgpack, &ty).expect("dec");
+    assert_eq!(state.get("output"), &Value::from("HI"));
+    assert_eq!(state.get("tags"), cfg.get("tags"));
+}
+
+#[tokio::test]
+async fn ephemeral_open_renew_close() {
+    let mut c = client().await;
+    configure(&mut c).await;
+    let ty = <Lease as EphemeralResource>::schema().block.implied_type();
+    let cfg = Value::object([("name", Value::from("db")), ("secret", Value::Null)]);
+    let opened = c
+        .open_ephemeral_resource(pb::open_ephemeral_resource::Request {
+            type_name: "test_lease".into(),
+            config: Some(pb::DynamicValue {
+                msgpack: to_msgpack(&cfg, &ty).expect("enc"),
+                json: vec![],
+            }),
+            ..Default::default()
+        })
+        .await
+        .expect("rpc")
+        .into_inner();
+    assert!(opened.diagnostics.is_empty(), "{:?}", opened.diagnostics);
+    assert!(opened.renew_at.is_some());
+    let result = from_msgpack(&opened.result.expect("result").msgpack, &ty).expect("dec");
+    assert_eq!(result.get("secret"), &Value::from("s3cret-db"));
+    let renewed = c
+        .renew_ephemeral_resource(pb::renew_ephemeral_resource::Request {
+            type_name: "test_lease".into(),
+            private: opened.private.clone(),
+        })
+        .await
+        .expect("rpc")
+        .into_inner();
+    assert!(renewed.diagnostics.is_empty() && renewed.renew_at.is_none());
+    let closed = c
+        .close_ephemeral_resource(pb::close_ephemeral_resource::Request {
+            type_name: "test_lease".into(),
+            private: opened.private,
+        })
+        .await
+        .expect("rpc")
+        .into_inner();
+    assert!(closed.diagnostics.is_empty());
+}
+
+#[tokio::test]
+async fn functions_plumbing_answers() {
+    let mut c = client().await;
+    let r = c
+        .call_function(pb::call_function::Request {
+            name: "nope".into(),
+            arguments: vec![],
+        })
+        .await
+        .expect("rpc")
+        .into_inner();
+    assert!(r.error.expect("function error").text.contains("nope"));
 }

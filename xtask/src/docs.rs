@@ -598,6 +598,7 @@ fn write_block_type<'a>(
                 ", Read-only"
             });
         }
+        Nesting::Map => flags.push_str(" Map"),
         Nesting::List | Nesting::Set => {
             flags.push_str(if b.nesting == Nesting::List {
                 " List"

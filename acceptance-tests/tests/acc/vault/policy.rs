@@ -260,3 +260,44 @@ fn vault_policy_smoke_with_system_terraform() {
     tf.destroy();
     assert!(remote_policy(bao, &name).is_none());
 }
+
+/// A provider whose Vault address is unknown at plan time still plans; apply configures it with
+/// the known value. The token comes from VAULT_TOKEN, the address from configuration.
+#[test]
+fn vault_policy_provider_config_unknown_at_plan() {
+    let bao = Bao::shared();
+    let name = random_name("acc-unknown");
+    let tf = TfWorkdir::new().env("VAULT_TOKEN", &bao.token);
+    tf.write_config(&format!(
+        r#"
+terraform {{
+  required_providers {{
+    stack = {{ source = "stack/stack" }}
+  }}
+}}
+resource "terraform_data" "vault_addr" {{
+  input = "{addr}"
+}}
+provider "stack" {{
+  vault {{
+    address = terraform_data.vault_addr.output
+  }}
+}}
+resource "stack_vault_policy" "p" {{
+  name   = "{name}"
+  policy = "path \"a/*\" {{ capabilities = [\"read\"] }}"
+}}
+"#,
+        addr = bao.addr
+    ));
+    tf.init();
+    match tf.plan_detailed() {
+        PlanOutcome::Changes(out) => assert!(out.contains("2 to add"), "{out}"),
+        PlanOutcome::NoChanges => panic!("expected a plan"),
+    }
+    tf.apply();
+    assert!(remote_policy(bao, &name).is_some());
+    tf.assert_plan_empty();
+    tf.destroy();
+    assert!(remote_policy(bao, &name).is_none());
+}
