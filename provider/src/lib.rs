@@ -1,10 +1,11 @@
 //! The `stack` provider: maps Terraform schemas to `stack-core` calls.
 
 pub mod config;
+pub mod ephemeral;
 pub mod errors;
 pub mod resources;
 
-use tf_framework::{Diags, DynResource, Provider, Schema, Value};
+use tf_framework::{Diags, DynEphemeral, DynResource, Provider, Schema, Value};
 
 pub use config::ProviderData;
 
@@ -31,5 +32,9 @@ impl Provider for StackProvider {
 
     fn resources(&self) -> Vec<Box<dyn DynResource<ProviderData>>> {
         resources::all()
+    }
+
+    fn ephemeral_resources(&self) -> Vec<Box<dyn DynEphemeral<ProviderData>>> {
+        ephemeral::all()
     }
 }
