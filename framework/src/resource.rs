@@ -206,6 +206,8 @@ pub trait DynResource<C>: Send + Sync {
     fn identity(&self) -> &'static [(&'static str, &'static str)];
     /// See [`Resource::validate`].
     fn validate(&self, config: &Value) -> Diags;
+    /// Checks that the model and the schema agree (an empty object converts both ways).
+    fn check_model(&self) -> Result<(), Diags>;
     /// See [`Resource::upgrade_state`].
     fn upgrade_state(
         &self,
@@ -251,6 +253,11 @@ impl<R: Resource> DynResource<R::Ctx> for R {
     }
     fn validate(&self, config: &Value) -> Diags {
         R::validate(config)
+    }
+    fn check_model(&self) -> Result<(), Diags> {
+        let schema = R::schema();
+        let model: R::Model = to_model(&schema.empty_value())?;
+        from_model(&model, &schema).map(|_| ())
     }
     fn upgrade_state(
         &self,
@@ -362,6 +369,8 @@ pub trait DynEphemeral<C>: Send + Sync {
     fn type_name(&self) -> &'static str;
     /// The schema.
     fn schema(&self) -> Schema;
+    /// Checks that the model and the schema agree.
+    fn check_model(&self) -> Result<(), Diags>;
     /// Opens.
     fn open<'a>(
         &'a self,
@@ -381,6 +390,11 @@ impl<E: EphemeralResource> DynEphemeral<E::Ctx> for E {
     }
     fn schema(&self) -> Schema {
         E::schema()
+    }
+    fn check_model(&self) -> Result<(), Diags> {
+        let schema = E::schema();
+        let model: E::Model = to_model(&schema.empty_value())?;
+        from_model(&model, &schema).map(|_| ())
     }
     fn open<'a>(
         &'a self,

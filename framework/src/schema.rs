@@ -433,6 +433,35 @@ impl Block {
     }
 }
 
+fn empty_block(block: &Block) -> Value {
+    let mut v = Value::null_object(&block.implied_type());
+    if let Some(m) = v.as_map_mut() {
+        for b in &block.blocks {
+            let empty = match b.nesting {
+                Nesting::Single => Value::Null,
+                Nesting::List | Nesting::Set => Value::List(Vec::new()),
+                Nesting::Map => Value::Map(BTreeMap::new()),
+            };
+            m.insert(b.name.clone(), empty);
+        }
+    }
+    v
+}
+
+fn lint_docs(block: &Block, prefix: &str, out: &mut Vec<String>) {
+    if block.description.trim().is_empty() {
+        out.push(format!("block `{prefix}` has no description"));
+    }
+    for a in &block.attributes {
+        if a.description.trim().is_empty() {
+            out.push(format!("attribute `{prefix}{}` has no description", a.name));
+        }
+    }
+    for b in &block.blocks {
+        lint_docs(&b.block, &format!("{prefix}{}.", b.name), out);
+    }
+}
+
 fn extend(path: &AttributePath, name: &str) -> AttributePath {
     if path.0.is_empty() {
         AttributePath::root(name)
@@ -441,7 +470,44 @@ fn extend(path: &AttributePath, name: &str) -> AttributePath {
     }
 }
 
+/// Names Terraform reserves for meta-arguments in `resource` and `data` blocks: an attribute or
+/// block with one of these names never reaches the provider.
+pub const RESERVED_NAMES: &[&str] = &[
+    "connection",
+    "count",
+    "depends_on",
+    "for_each",
+    "lifecycle",
+    "provider",
+    "provisioner",
+];
+
 impl Schema {
+    /// Problems Terraform would not report clearly: reserved names and missing descriptions.
+    pub fn lint(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for name in self
+            .block
+            .attributes
+            .iter()
+            .map(|a| &a.name)
+            .chain(self.block.blocks.iter().map(|b| &b.name))
+        {
+            if RESERVED_NAMES.contains(&name.as_str()) {
+                out.push(format!(
+                    "`{name}` is reserved by Terraform and never reaches the provider"
+                ));
+            }
+        }
+        lint_docs(&self.block, "", &mut out);
+        out
+    }
+
+    /// A null object of this schema as Terraform sends it (list, set and map blocks empty).
+    pub fn empty_value(&self) -> Value {
+        empty_block(&self.block)
+    }
+
     /// A version-0 schema with this block.
     pub fn new(block: Block) -> Self {
         Schema { version: 0, block }

@@ -3,10 +3,15 @@
 //! so a configuration whose values are unknown at plan time still plans.
 
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use stack_core::vault::{VaultClient, VaultConfig};
-use stack_core::{Secret, TlsConfig};
+use stack_core::{RetryPolicy, Secret, TlsConfig};
+use tf_framework::schema::validators::parse_duration;
 use tf_framework::{Attribute, Block, Diagnostic, Diags, NestedBlock, Schema, Value};
+
+/// Highest accepted `max_retries`; the 60 s retry budget ends retries long before this.
+const MAX_RETRIES_LIMIT: u32 = 100;
 
 /// One setting: from configuration, from the environment, unknown until apply, or absent.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,6 +27,7 @@ impl Setting {
             Value::Unknown => Setting::Unknown,
             Value::String(s) => Setting::Set(s.clone()),
             Value::Bool(b) => Setting::Set(b.to_string()),
+            Value::Number(n) => Setting::Set(n.to_string()),
             _ => env
                 .iter()
                 .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
@@ -54,6 +60,12 @@ struct Endpoint {
     namespace: Setting,
     #[allow(dead_code)] // Nomad region / Consul datacenter: read by their clients
     region: Setting,
+    /// Retries after the first attempt (Vault: `max_retries` / `VAULT_MAX_RETRIES`).
+    max_retries: Setting,
+    max_retries_env: &'static str,
+    /// Timeout of one HTTP attempt (Vault: `timeout` / `VAULT_CLIENT_TIMEOUT`).
+    timeout: Setting,
+    timeout_env: &'static str,
 }
 
 impl Endpoint {
@@ -87,6 +99,82 @@ impl Endpoint {
             ..TlsConfig::default()
         }
     }
+    /// The retry policy: `max_retries` retries after the first attempt, within the default
+    /// 60 s budget. Unset keeps the core default (5 retries).
+    fn retry(&self) -> Result<RetryPolicy, Diags> {
+        let default = RetryPolicy::default();
+        let retries = match &self.max_retries {
+            Setting::Absent => return Ok(default),
+            Setting::Unknown => return Err(self.unknown("max_retries")),
+            Setting::Set(s) => parse_max_retries(s).ok_or_else(|| {
+                self.invalid(&format!(
+                    "`{}.max_retries` / {} must be a whole number from 0 to {MAX_RETRIES_LIMIT}, not {s:?}.",
+                    self.block, self.max_retries_env
+                ))
+            })?,
+        };
+        Ok(RetryPolicy {
+            max_attempts: retries + 1,
+            ..default
+        })
+    }
+    /// The timeout of one attempt, if configured.
+    fn timeout(&self) -> Result<Option<Duration>, Diags> {
+        match &self.timeout {
+            Setting::Absent => Ok(None),
+            Setting::Unknown => Err(self.unknown("timeout")),
+            Setting::Set(s) => match parse_duration(s) {
+                Some(secs) if secs > 0 => Ok(Some(Duration::from_secs(secs))),
+                _ => Err(self.invalid(&format!(
+                    "`{}.timeout` / {} must be a positive duration such as \"30s\", \"2m\" or a number of seconds, not {s:?}.",
+                    self.block, self.timeout_env
+                ))),
+            },
+        }
+    }
+    fn unknown(&self, attr: &str) -> Diags {
+        Diagnostic::error(
+            format!("{} {attr} not known yet", self.product),
+            format!(
+                "The provider's `{}.{attr}` depends on a value that is only known after apply.",
+                self.block
+            ),
+        )
+        .into()
+    }
+    fn invalid(&self, detail: &str) -> Diags {
+        Diagnostic::error(format!("Invalid {} settings", self.product), detail).into()
+    }
+}
+
+/// `max_retries` as a number of retries: a whole number in `0..=MAX_RETRIES_LIMIT`.
+fn parse_max_retries(s: &str) -> Option<u32> {
+    s.trim()
+        .parse::<u32>()
+        .ok()
+        .filter(|n| *n <= MAX_RETRIES_LIMIT)
+}
+
+fn check_max_retries(v: &Value) -> Result<(), (String, String)> {
+    match v {
+        Value::Number(n) if parse_max_retries(&n.to_string()).is_some() => Ok(()),
+        Value::Number(n) => Err((
+            "Invalid max_retries".into(),
+            format!("{n} is not a whole number from 0 to {MAX_RETRIES_LIMIT}."),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn check_timeout(v: &Value) -> Result<(), (String, String)> {
+    match v.as_str() {
+        Some(s) if parse_duration(s).is_some_and(|secs| secs > 0) => Ok(()),
+        Some(s) => Err((
+            "Invalid timeout".into(),
+            format!("{s:?} is not a positive duration. Use a number of seconds or a duration such as \"30s\", \"2m\" or \"1m30s\"."),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// What every resource call receives: resolved settings and lazily built clients.
@@ -118,6 +206,10 @@ impl ProviderData {
             skip_verify: Setting::resolve(c, "skip_tls_verify", &[]),
             namespace: Setting::Absent,
             region: Setting::resolve(c, "datacenter", &[]),
+            max_retries: Setting::Absent,
+            max_retries_env: "",
+            timeout: Setting::Absent,
+            timeout_env: "",
         };
         // CONSUL_HTTP_ADDR may be host:port; CONSUL_HTTP_SSL picks the scheme.
         if let Setting::Set(a) = &consul.address {
@@ -139,6 +231,10 @@ impl ProviderData {
                 skip_verify: Setting::resolve(v, "skip_tls_verify", &["VAULT_SKIP_VERIFY"]),
                 namespace: Setting::resolve(v, "namespace", &["VAULT_NAMESPACE"]),
                 region: Setting::Absent,
+                max_retries: Setting::resolve(v, "max_retries", &["VAULT_MAX_RETRIES"]),
+                max_retries_env: "VAULT_MAX_RETRIES",
+                timeout: Setting::resolve(v, "timeout", &["VAULT_CLIENT_TIMEOUT"]),
+                timeout_env: "VAULT_CLIENT_TIMEOUT",
             },
             consul,
             nomad: Endpoint {
@@ -153,6 +249,10 @@ impl ProviderData {
                 skip_verify: Setting::resolve(n, "skip_tls_verify", &["NOMAD_SKIP_VERIFY"]),
                 namespace: Setting::resolve(n, "namespace", &["NOMAD_NAMESPACE"]),
                 region: Setting::resolve(n, "region", &["NOMAD_REGION"]),
+                max_retries: Setting::Absent,
+                max_retries_env: "",
+                timeout: Setting::Absent,
+                timeout_env: "",
             },
             vault_client: OnceLock::new(),
         })
@@ -177,12 +277,16 @@ impl ProviderData {
             .into()),
             Setting::Absent => None,
         };
-        let cfg = VaultConfig {
+        let mut cfg = VaultConfig {
             token,
             namespace: e.namespace.value().map(str::to_string),
             tls: e.tls(),
+            retry: e.retry()?,
             ..VaultConfig::new(address)
         };
+        if let Some(timeout) = e.timeout()? {
+            cfg.timeout = timeout;
+        }
         let client = VaultClient::new(cfg).map_err(|err| {
             Diags::from(Diagnostic::error("Invalid Vault settings", err.to_string()))
         })?;
@@ -212,6 +316,8 @@ pub fn schema() -> Schema {
                 "vault",
                 endpoint_block("Vault", "VAULT_ADDR", "https://127.0.0.1:8200", vec![
                     Attribute::string("namespace").optional().doc("Vault/OpenBao namespace. Defaults to `VAULT_NAMESPACE`."),
+                    Attribute::number("max_retries").optional().validate(check_max_retries).doc("How many times a request is retried when Vault cannot be reached or answers 429, 500, 502, 503 (also while sealed), 504, 472 or 473, with exponential backoff and jitter (0.2 s doubling up to 5 s between attempts). Retries also stop once 60 seconds have passed since the first attempt. `0` disables retries. A whole number from 0 to 100. Defaults to `VAULT_MAX_RETRIES`, else 5."),
+                    Attribute::string("timeout").optional().validate(check_timeout).doc("Timeout of each single HTTP request to Vault, as a number of seconds or a duration such as `30s` or `2m`. Defaults to `VAULT_CLIENT_TIMEOUT`, else `60s`."),
                 ]),
             ))
             .block(NestedBlock::single(
@@ -229,4 +335,74 @@ pub fn schema() -> Schema {
                 ]),
             )),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vault_endpoint(max_retries: Setting, timeout: Setting) -> Endpoint {
+        Endpoint {
+            product: "Vault",
+            block: "vault",
+            address: Setting::Absent,
+            address_env: "VAULT_ADDR",
+            token: Setting::Absent,
+            ca_cert_file: Setting::Absent,
+            client_cert_file: Setting::Absent,
+            client_key_file: Setting::Absent,
+            skip_verify: Setting::Absent,
+            namespace: Setting::Absent,
+            region: Setting::Absent,
+            max_retries,
+            max_retries_env: "VAULT_MAX_RETRIES",
+            timeout,
+            timeout_env: "VAULT_CLIENT_TIMEOUT",
+        }
+    }
+
+    #[test]
+    fn max_retries_maps_to_attempts() {
+        let e = vault_endpoint(Setting::Set("2".into()), Setting::Absent);
+        let p = e.retry().expect("valid");
+        assert_eq!(p.max_attempts, 3);
+        assert_eq!(p.total_budget, RetryPolicy::default().total_budget);
+        let e = vault_endpoint(Setting::Set("0".into()), Setting::Absent);
+        assert_eq!(e.retry().expect("valid").max_attempts, 1);
+        let e = vault_endpoint(Setting::Absent, Setting::Absent);
+        assert_eq!(e.retry().expect("valid"), RetryPolicy::default());
+        for bad in ["-1", "1.5", "abc", "101"] {
+            let e = vault_endpoint(Setting::Set(bad.into()), Setting::Absent);
+            let d = e.retry().expect_err(bad);
+            assert!(format!("{d:?}").contains("VAULT_MAX_RETRIES"), "{d:?}");
+        }
+        assert!(vault_endpoint(Setting::Unknown, Setting::Absent)
+            .retry()
+            .is_err());
+    }
+
+    #[test]
+    fn timeout_parses_durations() {
+        let t = |s: &str| vault_endpoint(Setting::Absent, Setting::Set(s.into())).timeout();
+        assert_eq!(t("30").expect("ok"), Some(Duration::from_secs(30)));
+        assert_eq!(t("2m").expect("ok"), Some(Duration::from_secs(120)));
+        assert!(t("0s").is_err());
+        assert!(t("soon").is_err());
+        assert_eq!(
+            vault_endpoint(Setting::Absent, Setting::Absent)
+                .timeout()
+                .expect("ok"),
+            None
+        );
+    }
+
+    #[test]
+    fn schema_validators() {
+        assert!(check_max_retries(&Value::Number(tf_framework::Number::Int(3))).is_ok());
+        assert!(check_max_retries(&Value::Number(tf_framework::Number::Int(-1))).is_err());
+        assert!(check_max_retries(&Value::Number(tf_framework::Number::Float(1.5))).is_err());
+        assert!(check_timeout(&Value::from("45s")).is_ok());
+        assert!(check_timeout(&Value::from("0")).is_err());
+        assert!(check_timeout(&Value::from("1 minute")).is_err());
+    }
 }

@@ -38,3 +38,39 @@ impl Provider for StackProvider {
         ephemeral::all()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every registered type: no reserved names, every attribute documented, model == schema.
+    #[test]
+    fn schemas_and_models_agree() {
+        let p = StackProvider;
+        let mut problems = Vec::new();
+        assert!(p.schema().lint().is_empty(), "{:?}", p.schema().lint());
+        for r in p.resources() {
+            problems.extend(
+                r.schema()
+                    .lint()
+                    .into_iter()
+                    .map(|e| format!("{}: {e}", r.type_name())),
+            );
+            if let Err(d) = r.check_model() {
+                problems.push(format!("{}: {d}", r.type_name()));
+            }
+        }
+        for e in p.ephemeral_resources() {
+            problems.extend(
+                e.schema()
+                    .lint()
+                    .into_iter()
+                    .map(|m| format!("{}: {m}", e.type_name())),
+            );
+            if let Err(d) = e.check_model() {
+                problems.push(format!("{}: {d}", e.type_name()));
+            }
+        }
+        assert!(problems.is_empty(), "{problems:#?}");
+    }
+}

@@ -8,6 +8,7 @@
 //! - [`http_request`]: a tiny std-only HTTP/1.1 client for health checks and setup.
 
 pub mod bao;
+pub mod postgres;
 pub mod terraform;
 pub mod tools;
 

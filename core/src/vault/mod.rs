@@ -8,7 +8,13 @@
 //! retries as the [`RetryPolicy`] allows and maps error statuses to
 //! [`Error::Api`].
 
+pub mod auth_jwt;
 pub mod auth_token;
+pub mod database;
+pub mod kv2;
+pub mod leases;
+pub mod pki;
+pub mod sys_audit;
 pub mod sys_health;
 pub mod sys_mounts;
 pub mod sys_policy;

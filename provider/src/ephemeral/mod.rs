@@ -5,7 +5,13 @@ use tf_framework::DynEphemeral;
 
 use crate::ProviderData;
 
+pub mod vault_database_credentials;
+pub mod vault_kv_secret;
+
 /// Every ephemeral resource type of the provider.
 pub fn all() -> Vec<Box<dyn DynEphemeral<ProviderData>>> {
-    vec![]
+    vec![
+        Box::new(vault_kv_secret::VaultKvSecretEphemeral),
+        Box::new(vault_database_credentials::VaultDatabaseCredentials),
+    ]
 }

@@ -4,9 +4,21 @@ use tf_framework::DynResource;
 
 use crate::ProviderData;
 
+pub mod vault_audit;
+pub mod vault_database_secrets;
+pub mod vault_kv_secret;
+pub mod vault_nomad_workload_identity;
+pub mod vault_pki_ca;
 pub mod vault_policy;
 
 /// Every managed resource type of the provider.
 pub fn all() -> Vec<Box<dyn DynResource<ProviderData>>> {
-    vec![Box::new(vault_policy::VaultPolicy)]
+    vec![
+        Box::new(vault_policy::VaultPolicy),
+        Box::new(vault_pki_ca::VaultPkiCa),
+        Box::new(vault_audit::VaultAudit),
+        Box::new(vault_nomad_workload_identity::VaultNomadWorkloadIdentity),
+        Box::new(vault_kv_secret::VaultKvSecret),
+        Box::new(vault_database_secrets::VaultDatabaseSecrets),
+    ]
 }
