@@ -249,7 +249,10 @@ the resource deletes the secret's metadata and all of its versions.\n\n\
 Drift: with `data`, Terraform compares the latest version's data with the configuration, so an out-of-band \
 write with other data shows as an update. With `data_wo` the contents cannot be compared; instead, a new \
 version written outside Terraform, or a deleted latest version, shows as an update of `version` (with a \
-warning) and the apply writes `data_wo` again. Deleting the secret's metadata outside Terraform plans a create.";
+warning) and the apply writes `data_wo` again. Deleting the secret's metadata outside Terraform plans a create.\n\n\
+Import: the ID is `<mount>/<path>`; the longest existing mount that is a prefix of the ID is the mount. \
+An import cannot see the configuration, so it reads the data into `data`; with `data_wo`, the next apply \
+removes it from state and writes `data_wo` as a new version.";
 
 impl Resource for VaultKvSecret {
     type Ctx = ProviderData;
