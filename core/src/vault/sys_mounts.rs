@@ -12,7 +12,7 @@ use crate::error::{Error, Product};
 use crate::http::Method;
 
 /// A mounted secrets engine as listed by `GET sys/mounts`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MountInfo {
     /// Engine type, e.g. `kv`, `pki`, `database`.
     #[serde(rename = "type")]

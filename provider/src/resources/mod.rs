@@ -4,6 +4,7 @@ use tf_framework::DynResource;
 
 use crate::ProviderData;
 
+mod mounts;
 pub mod vault_audit;
 pub mod vault_database_secrets;
 pub mod vault_kv_secret;

@@ -4,13 +4,14 @@ use serde::{Deserialize, Serialize};
 use stack_core::vault::database::{
     DatabaseConnection, DatabaseConnectionRequest, DatabaseRole, DatabaseRoleRequest,
 };
-use stack_core::vault::{MountInfo, MountRequest, VaultClient};
+use stack_core::vault::{MountRequest, VaultClient};
 use stack_core::Secret;
 use tf_framework::schema::validators::{clean_path, duration, one_of, parse_duration};
 use tf_framework::{
     Attribute, AttributePath, Block, Diagnostic, Diags, NestedBlock, Resource, Schema, Value,
 };
 
+use super::mounts::check_engine_mount;
 use crate::errors::{diag, diag_at, fail};
 use crate::ProviderData;
 
@@ -245,32 +246,6 @@ fn mount_of(m: &VaultDatabaseSecretsModel) -> String {
     m.mount.clone().unwrap_or_else(|| ENGINE.to_string())
 }
 
-/// Why the mount path cannot hold this resource's engine, judged from the mount table.
-fn mount_problem(
-    mounts: &std::collections::HashMap<String, MountInfo>,
-    mount: &str,
-) -> Option<String> {
-    let ours = format!("{mount}/");
-    if let Some(m) = mounts.get(&ours) {
-        return (m.mount_type != ENGINE).then(|| {
-            format!("{mount:?} is a {:?} secrets engine, not a database engine. Choose another mount path.", m.mount_type)
-        });
-    }
-    mounts.iter().find_map(|(path, m)| {
-        if ours.starts_with(path.as_str()) {
-            Some(format!("{mount:?} lies inside the existing {:?} mount {path:?}; a mount cannot be nested in another.", m.mount_type))
-        } else if path.starts_with(&ours) {
-            Some(format!("The existing {:?} mount {path:?} lies below {mount:?}; a mount cannot contain another.", m.mount_type))
-        } else {
-            None
-        }
-    })
-}
-
-fn mount_diag(detail: String) -> Diagnostic {
-    Diagnostic::error("Mount path not usable", detail).at(AttributePath::root("mount"))
-}
-
 impl VaultDatabaseSecrets {
     /// Revokes the leases of a role (while the connection can still drop the users), then deletes it.
     async fn remove_role(vault: &VaultClient, mount: &str, role: &str) -> Result<(), Diags> {
@@ -458,8 +433,8 @@ impl Resource for VaultDatabaseSecrets {
         };
         let Ok(vault) = ctx.vault() else { return };
         if let Ok(mounts) = vault.list_mounts().await {
-            if let Some(problem) = mount_problem(&mounts, &mount) {
-                diags.push(mount_diag(problem));
+            if let Err(problem) = check_engine_mount(&mounts, &mount, ENGINE, "mount") {
+                diags.push(problem);
             }
         }
     }
@@ -480,8 +455,8 @@ impl Resource for VaultDatabaseSecrets {
             .list_mounts()
             .await
             .map_err(fail("read the mount table"))?;
-        if let Some(problem) = mount_problem(&mounts, &mount) {
-            return Err(mount_diag(problem).into());
+        if let Err(problem) = check_engine_mount(&mounts, &mount, ENGINE, "mount") {
+            return Err(problem.into());
         }
         let mount_created = !mounts.contains_key(&format!("{mount}/"));
         if mount_created {
@@ -812,31 +787,6 @@ mod tests {
             VaultDatabaseSecrets::validate(&Value::object([("role", Value::List(vec![]))]))
                 .has_errors()
         );
-    }
-
-    #[test]
-    fn mount_problems() {
-        let info = |t: &str| MountInfo {
-            mount_type: t.into(),
-            description: String::new(),
-            options: None,
-            accessor: String::new(),
-            config: Default::default(),
-            local: false,
-            seal_wrap: false,
-            external_entropy_access: false,
-            uuid: String::new(),
-            plugin_version: String::new(),
-            running_plugin_version: String::new(),
-        };
-        let mounts = std::collections::HashMap::from([
-            ("secret/".to_string(), info("kv")),
-            ("db/".to_string(), info("database")),
-        ]);
-        assert!(mount_problem(&mounts, "db").is_none());
-        assert!(mount_problem(&mounts, "fresh").is_none());
-        assert!(mount_problem(&mounts, "secret").is_some_and(|p| p.contains("\"kv\"")));
-        assert!(mount_problem(&mounts, "secret/db").is_some());
     }
 
     #[test]

@@ -16,6 +16,7 @@ use tf_framework::{
     Attribute, AttributePath, Block, Diagnostic, Diags, NestedBlock, Resource, Schema, Value,
 };
 
+use super::mounts::check_engine_mount;
 use crate::errors::{diag, fail};
 use crate::ProviderData;
 
@@ -242,43 +243,6 @@ impl VaultPkiCaModel {
         self.intermediate_issuer_id = None;
         self.intermediate_expiry = None;
     }
-}
-
-/// Errors (at `attr`) when `path` holds a non-PKI engine or overlaps another mount; `true`
-/// when a PKI engine is already mounted there.
-fn check_mount(
-    mounts: &HashMap<String, MountInfo>,
-    path: &str,
-    attr: &str,
-) -> Result<bool, Diagnostic> {
-    let key = format!("{path}/");
-    if let Some(m) = mounts.get(&key) {
-        if m.mount_type != "pki" {
-            return Err(Diagnostic::error(
-                "Mount is not a PKI engine",
-                format!(
-                    "A {:?} secrets engine is already mounted at {path:?}. `{attr}` needs a free path or an existing `pki` engine; choose another path or remove that mount.",
-                    m.mount_type
-                ),
-            )
-            .at(at(attr)));
-        }
-        return Ok(true);
-    }
-    for (other, m) in mounts {
-        if key.starts_with(other.as_str()) || other.starts_with(&key) {
-            return Err(Diagnostic::error(
-                "Mount path overlaps another mount",
-                format!(
-                    "{path:?} overlaps the {:?} engine mounted at {:?}; mounts cannot be nested. Choose another path for `{attr}`.",
-                    m.mount_type,
-                    other.trim_end_matches('/')
-                ),
-            )
-            .at(at(attr)));
-        }
-    }
-    Ok(false)
 }
 
 fn tune(max: &str) -> MountTuneRequest {
@@ -912,7 +876,7 @@ impl Resource for VaultPkiCa {
                 ("intermediate_path", int),
             ] {
                 let Some(path) = path else { continue };
-                match check_mount(&mounts, &path, attr) {
+                match check_engine_mount(&mounts, &path, "pki", attr) {
                     Err(e) => diags.push(e),
                     Ok(true) => diags.push(
                         Diagnostic::warning(
@@ -961,7 +925,7 @@ impl Resource for VaultPkiCa {
         if moved {
             if let Some(v) = ctx.and_then(|c| c.vault().ok()) {
                 if let Ok(mounts) = v.list_mounts().await {
-                    if let Err(e) = check_mount(&mounts, &int, "intermediate_path") {
+                    if let Err(e) = check_engine_mount(&mounts, &int, "pki", "intermediate_path") {
                         diags.push(e);
                     }
                 }
@@ -978,9 +942,9 @@ impl Resource for VaultPkiCa {
         let e = plan.eff();
         let mounts = v.list_mounts().await.map_err(fail(CREATE))?;
         // Before anything is written: both paths must be free or hold a pki engine.
-        check_mount(&mounts, e.root, "root_path")?;
+        check_engine_mount(&mounts, e.root, "pki", "root_path")?;
         if let Some(int) = e.int {
-            check_mount(&mounts, int, "intermediate_path")?;
+            check_engine_mount(&mounts, int, "pki", "intermediate_path")?;
         }
         let mut made = Vec::new();
         match create_in(v, &plan, &mounts, &mut made).await {
@@ -1007,7 +971,7 @@ impl Resource for VaultPkiCa {
         let e = plan.eff();
         let mounts = v.list_mounts().await.map_err(fail(UPDATE))?;
         let int_exists = match e.int {
-            Some(int) => check_mount(&mounts, int, "intermediate_path")?,
+            Some(int) => check_engine_mount(&mounts, int, "pki", "intermediate_path")?,
             None => false,
         };
         let root_issuer = prior.root_issuer_id.clone().unwrap_or_default();
@@ -1260,32 +1224,5 @@ mod tests {
         assert!(VaultPkiCa::import("a,a").is_err());
         assert!(VaultPkiCa::import("a,b,c").is_err());
         assert!(VaultPkiCa::import("").is_err());
-    }
-
-    #[test]
-    fn mount_checks() {
-        let info = |t: &str| MountInfo {
-            mount_type: t.into(),
-            description: String::new(),
-            options: None,
-            accessor: String::new(),
-            config: Default::default(),
-            local: false,
-            seal_wrap: false,
-            external_entropy_access: false,
-            uuid: String::new(),
-            plugin_version: String::new(),
-            running_plugin_version: String::new(),
-        };
-        let mounts = HashMap::from([
-            ("secret/".to_owned(), info("kv")),
-            ("pki/".to_owned(), info("pki")),
-        ]);
-        let e = check_mount(&mounts, "secret", "root_path").expect_err("kv");
-        assert!(e.detail.contains("\"kv\""), "{}", e.detail);
-        assert_eq!(e.attribute, Some(at("root_path")));
-        assert_eq!(check_mount(&mounts, "pki", "root_path"), Ok(true));
-        assert_eq!(check_mount(&mounts, "other", "root_path"), Ok(false));
-        assert!(check_mount(&mounts, "secret/pki", "root_path").is_err());
     }
 }
