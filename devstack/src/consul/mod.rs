@@ -1,0 +1,378 @@
+//! In-process simulator of the Consul HTTP API (v1), held to the real server's contract:
+//! plain-text error bodies, PascalCase JSON, CAS semantics, blocking queries and the
+//! `X-Consul-*` headers.
+//!
+//! Fault injection lives outside `/v1`: `POST /_sim/faults` with
+//! `{"status":500,"body":"No cluster leader","count":N,"delay_ms":M}` makes the next `N`
+//! (default 1) API requests wait `M` ms and/or fail with that status and body.
+//! `GET /_sim/faults` shows the pending fault, `DELETE /_sim/faults` clears it.
+
+mod api;
+pub mod state;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinSet;
+
+use self::state::State;
+
+/// Options of a simulated agent (a single dev-mode server).
+#[derive(Debug, Clone)]
+pub struct SimOptions {
+    pub datacenter: String,
+    pub node_name: String,
+    pub version: String,
+    /// Address to bind; `127.0.0.1:0` lets the OS choose the port.
+    pub bind: SocketAddr,
+}
+
+impl Default for SimOptions {
+    fn default() -> Self {
+        SimOptions {
+            datacenter: "dc1".into(),
+            node_name: "devstack".into(),
+            version: "1.20.1".into(),
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+        }
+    }
+}
+
+/// A pending fault (see the module docs).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Fault {
+    pub status: Option<u16>,
+    pub body: Option<String>,
+    pub delay_ms: u64,
+    pub remaining: u64,
+}
+
+pub(crate) struct Inner {
+    pub(crate) opts: SimOptions,
+    pub(crate) node_id: String,
+    pub(crate) state: Mutex<State>,
+    /// Carries the raft index; blocking queries wait on it.
+    pub(crate) changes: watch::Sender<u64>,
+    fault: Mutex<Option<Fault>>,
+}
+
+impl Inner {
+    pub(crate) fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs a write against the state and wakes blocking queries.
+    pub(crate) fn write<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
+        let mut st = self.state();
+        let out = f(&mut st);
+        let idx = st.raft_index;
+        drop(st);
+        self.changes.send_replace(idx);
+        out
+    }
+
+    fn take_fault(&self) -> Option<Fault> {
+        let mut guard = self.fault.lock().unwrap_or_else(|p| p.into_inner());
+        let fault = guard.as_mut()?;
+        let out = fault.clone();
+        fault.remaining = fault.remaining.saturating_sub(1);
+        if fault.remaining == 0 {
+            *guard = None;
+        }
+        Some(out)
+    }
+}
+
+/// The simulator entry point.
+pub struct ConsulSim;
+
+impl ConsulSim {
+    /// Binds `opts.bind` and serves the API until the handle is dropped or shut down.
+    pub async fn start(opts: SimOptions) -> std::io::Result<ConsulSimHandle> {
+        let listener = TcpListener::bind(opts.bind).await?;
+        let addr = listener.local_addr()?;
+        let st = State::new(&opts.node_name);
+        let (changes, _) = watch::channel(st.raft_index);
+        let inner = Arc::new(Inner {
+            node_id: uuid_v4(),
+            opts,
+            state: Mutex::new(st),
+            changes,
+            fault: Mutex::new(None),
+        });
+        let (stop_tx, mut stop_rx) = oneshot::channel::<()>();
+        let served = inner.clone();
+        let task = tokio::spawn(async move {
+            let mut conns = JoinSet::new();
+            loop {
+                tokio::select! {
+                    _ = &mut stop_rx => break,
+                    accepted = listener.accept() => {
+                        let Ok((stream, _)) = accepted else { continue };
+                        let inner = served.clone();
+                        conns.spawn(async move {
+                            let svc = hyper::service::service_fn(move |req| {
+                                let inner = inner.clone();
+                                async move { Ok::<_, Infallible>(handle(inner, req).await) }
+                            });
+                            let _ = hyper::server::conn::http1::Builder::new()
+                                .serve_connection(TokioIo::new(stream), svc)
+                                .await;
+                        });
+                    }
+                    Some(_) = conns.join_next(), if !conns.is_empty() => {}
+                }
+            }
+            conns.abort_all();
+        });
+        Ok(ConsulSimHandle {
+            addr,
+            stop: Some(stop_tx),
+            task: Some(task),
+            inner,
+        })
+    }
+}
+
+/// A running simulator. Dropping it stops the server.
+pub struct ConsulSimHandle {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+    inner: Arc<Inner>,
+}
+
+impl ConsulSimHandle {
+    /// The bound address (`127.0.0.1:<port>`).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The current raft index.
+    pub fn raft_index(&self) -> u64 {
+        self.inner.state().raft_index
+    }
+
+    /// Installs a fault, as `POST /_sim/faults` does.
+    pub fn inject_fault(&self, fault: Fault) {
+        *self.inner.fault.lock().unwrap_or_else(|p| p.into_inner()) = Some(fault);
+    }
+
+    /// Stops the server and waits for it.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for ConsulSimHandle {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+pub(crate) type Resp = Response<Full<Bytes>>;
+
+/// Largest KV value Consul accepts (`kv_max_value_size`, 512 KiB).
+pub(crate) const KV_MAX_VALUE_SIZE: usize = 512 * 1024;
+
+/// Hard cap on any request body the simulator reads.
+const MAX_REQUEST_BODY: usize = 16 * 1024 * 1024;
+
+async fn handle(inner: Arc<Inner>, req: Request<Incoming>) -> Resp {
+    let path = req.uri().path().to_string();
+    if path == "/_sim/faults" {
+        return admin_faults(&inner, req).await;
+    }
+    if path.starts_with("/v1/") {
+        if let Some(fault) = inner.take_fault() {
+            if fault.delay_ms > 0 {
+                tokio::time::sleep(Duration::from_millis(fault.delay_ms)).await;
+            }
+            if let Some(status) = fault.status {
+                let body = fault.body.unwrap_or_else(|| default_fault_body(status));
+                let mut resp = text(status, &body);
+                add_acl_policy_header(&mut resp);
+                return resp;
+            }
+        }
+    }
+    let (parts, body) = req.into_parts();
+    let body = match Limited::new(body, MAX_REQUEST_BODY).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(_) => {
+            let mut resp = text(413, "http: request body too large");
+            add_acl_policy_header(&mut resp);
+            return resp;
+        }
+    };
+    let mut resp = api::route(&inner, &parts, body).await;
+    if path.starts_with("/v1/") {
+        add_acl_policy_header(&mut resp);
+    }
+    resp
+}
+
+fn add_acl_policy_header(resp: &mut Resp) {
+    resp.headers_mut().insert(
+        "X-Consul-Default-Acl-Policy",
+        HeaderValue::from_static("allow"),
+    );
+}
+
+fn default_fault_body(status: u16) -> String {
+    match status {
+        429 => "rate limit exceeded, try again later or against a different server".into(),
+        500 => "No cluster leader".into(),
+        _ => StatusCode::from_u16(status)
+            .ok()
+            .and_then(|s| s.canonical_reason())
+            .unwrap_or("")
+            .to_string(),
+    }
+}
+
+async fn admin_faults(inner: &Inner, req: Request<Incoming>) -> Resp {
+    let method = req.method().clone();
+    match method {
+        Method::GET => {
+            let f = inner
+                .fault
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            let v = match f {
+                None => Value::Null,
+                Some(f) => {
+                    json!({"status": f.status, "body": f.body, "delay_ms": f.delay_ms, "count": f.remaining})
+                }
+            };
+            json_resp(200, &v)
+        }
+        Method::DELETE => {
+            *inner.fault.lock().unwrap_or_else(|p| p.into_inner()) = None;
+            text(200, "")
+        }
+        Method::POST | Method::PUT => {
+            let body = match req.into_body().collect().await {
+                Ok(b) => b.to_bytes(),
+                Err(e) => return text(400, &format!("reading body: {e}")),
+            };
+            match parse_fault(&body) {
+                Ok(fault) => {
+                    *inner.fault.lock().unwrap_or_else(|p| p.into_inner()) = Some(fault);
+                    text(200, "")
+                }
+                Err(e) => text(400, &e),
+            }
+        }
+        _ => text(405, "method not allowed"),
+    }
+}
+
+fn parse_fault(body: &[u8]) -> Result<Fault, String> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| format!("invalid fault JSON: {e}"))?;
+    let obj = v.as_object().ok_or("fault must be a JSON object")?;
+    for k in obj.keys() {
+        if !["status", "body", "count", "delay_ms"].contains(&k.as_str()) {
+            return Err(format!("unknown fault field {k:?}"));
+        }
+    }
+    let status = match obj.get("status") {
+        None | Some(Value::Null) => None,
+        Some(s) => {
+            let s = s.as_u64().ok_or("status must be an integer")?;
+            if !(100..=599).contains(&s) {
+                return Err(format!("status {s} out of range"));
+            }
+            Some(s as u16)
+        }
+    };
+    let body = match obj.get("body") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(_) => return Err("body must be a string".into()),
+    };
+    let delay_ms = match obj.get("delay_ms") {
+        None | Some(Value::Null) => 0,
+        Some(d) => d
+            .as_u64()
+            .ok_or("delay_ms must be a non-negative integer")?,
+    };
+    let count = match obj.get("count") {
+        None | Some(Value::Null) => 1,
+        Some(c) => c.as_u64().ok_or("count must be a non-negative integer")?,
+    };
+    if status.is_none() && delay_ms == 0 {
+        return Err("a fault needs a status or a delay_ms".into());
+    }
+    Ok(Fault {
+        status,
+        body,
+        delay_ms,
+        remaining: count,
+    })
+}
+
+/// A plain-text response, as Consul writes errors.
+pub(crate) fn text(status: u16, body: &str) -> Resp {
+    let mut r = Response::new(Full::new(Bytes::from(body.to_string())));
+    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if !body.is_empty() {
+        r.headers_mut().insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+    }
+    r
+}
+
+/// A JSON response (minimised, as Consul without `?pretty`).
+pub(crate) fn json_resp(status: u16, v: &Value) -> Resp {
+    let body = serde_json::to_vec(v).unwrap_or_default();
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
+}
+
+/// A random UUID (v4 layout).
+pub(crate) fn uuid_v4() -> String {
+    let mut b = [0u8; 16];
+    for x in b.iter_mut() {
+        *x = fastrand::u8(..);
+    }
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
