@@ -32,7 +32,8 @@ step ".goreleaser.yml against GoReleaser's schema"
 "$PY" scripts/validate-goreleaser.py
 
 step "benchmark: provider start-up and memory"
-cargo bench --locked -p terraform-provider-stack --bench startup
+# The harness is built like the tests (dev profile); what it measures is the release binary.
+cargo bench --locked --profile dev -p terraform-provider-stack --bench startup
 
 step "tests (unit, protocol, acceptance)"
 LOG="$(mktemp)"
