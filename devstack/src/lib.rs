@@ -5,4 +5,5 @@
 
 pub mod consul;
 pub mod duration;
+pub mod nomad;
 pub mod stack;

@@ -21,12 +21,15 @@ fn parse_args(args: &[String]) -> Result<Cli, String> {
         Some(other) => return Err(format!("unknown command {other:?}")),
         None => return Err("missing command".to_string()),
     }
+    // The command line's default is `--acl bootstrapped` (the interface);
+    // `UpOptions::default()` keeps ACLs off for in-process callers.
     let mut cli = Cli {
         env_file: None,
-        up: UpOptions::default(),
+        up: UpOptions {
+            acl: AclMode::Bootstrapped,
+            ..UpOptions::default()
+        },
     };
-    // The default is `--acl bootstrapped`; ACLs are not implemented yet, so the
-    // default is `off` until they are.
     while let Some(arg) = it.next() {
         let (flag, inline) = match arg.split_once('=') {
             Some((f, v)) if f.starts_with("--") => (f, Some(v.to_string())),

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use tokio::process::{Child, Command};
 
 use crate::consul::{ConsulSim, ConsulSimHandle, SimOptions};
+use crate::nomad::{NomadSim, NomadSimHandle, NomadSimOptions};
 
 /// How a service is provided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,11 +88,21 @@ enum ConsulRunning {
     },
 }
 
+enum NomadRunning {
+    Sim(NomadSimHandle),
+    Real {
+        child: Child,
+        _dir: tempfile::TempDir,
+        addr: SocketAddr,
+    },
+}
+
 /// A running stack. Call [`Stack::down`] to stop it; dropping it kills the children.
 pub struct Stack {
     bao: Child,
     _bao_dir: tempfile::TempDir,
     consul: ConsulRunning,
+    nomad: Option<NomadRunning>,
     env: Vec<(String, String)>,
     summary: Vec<String>,
 }
@@ -99,16 +110,8 @@ pub struct Stack {
 impl Stack {
     /// Starts every component and waits until each is healthy.
     pub async fn up(opts: &UpOptions) -> Result<Stack, String> {
-        match opts.acl {
-            AclMode::Off => {}
-            AclMode::Bootstrapped | AclMode::Fresh => {
-                return Err(
-                    "--acl bootstrapped|fresh: not implemented yet; use --acl off".to_string(),
-                )
-            }
-        }
-        if opts.nomad.is_some() {
-            return Err("--nomad: not implemented yet (no Nomad is started)".to_string());
+        if opts.nomad == Some(Provide::Real) && which("nomad").is_none() {
+            return Err("--nomad real: no `nomad` on PATH".to_string());
         }
         if opts.postgres {
             return Err("--postgres: not implemented yet".to_string());
@@ -119,7 +122,7 @@ impl Stack {
         let started = Instant::now();
         let (bao, bao_dir, vault_addr, vault_token) = start_bao().await?;
         let mut summary = vec![format!("vault  (openbao dev)        {vault_addr}")];
-        let consul = match start_consul(opts.consul).await {
+        let consul = match start_consul(opts.consul, opts.acl).await {
             Ok(c) => c,
             Err(e) => {
                 let mut bao = bao;
@@ -137,12 +140,58 @@ impl Stack {
                 *addr
             }
         };
-        summary.push("nomad  not started (not implemented yet)".to_string());
+        let consul_token = match opts.acl {
+            AclMode::Bootstrapped => match consul_acl_bootstrap(&consul).await {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    let mut bao = bao;
+                    stop_child(&mut bao).await;
+                    if let ConsulRunning::Real { mut child, .. } = consul {
+                        stop_child(&mut child).await;
+                    }
+                    return Err(e);
+                }
+            },
+            AclMode::Fresh | AclMode::Off => None,
+        };
+        let nomad = match opts.nomad {
+            None => None,
+            Some(mode) => match start_nomad(mode).await {
+                Ok(n) => Some(n),
+                Err(e) => {
+                    let mut bao = bao;
+                    stop_child(&mut bao).await;
+                    if let ConsulRunning::Real { mut child, .. } = consul {
+                        stop_child(&mut child).await;
+                    }
+                    return Err(e);
+                }
+            },
+        };
+        let nomad_addr = match &nomad {
+            None => {
+                summary.push("nomad  not started (no --nomad)".to_string());
+                None
+            }
+            Some(NomadRunning::Sim(h)) => {
+                summary.push(format!("nomad  (simulator)         {}", h.url()));
+                Some(h.addr())
+            }
+            Some(NomadRunning::Real { addr, .. }) => {
+                summary.push(format!("nomad  (nomad agent -dev)  http://{addr}"));
+                Some(*addr)
+            }
+        };
+        let acl_text = match opts.acl {
+            AclMode::Bootstrapped => "bootstrapped (management token in CONSUL_HTTP_TOKEN)",
+            AclMode::Fresh => "on, not bootstrapped",
+            AclMode::Off => "off",
+        };
         summary.push(format!(
-            "acl    off; healthy in {:.2}s",
+            "acl    {acl_text}; healthy in {:.2}s",
             started.elapsed().as_secs_f64()
         ));
-        let env = vec![
+        let mut env = vec![
             ("VAULT_ADDR".to_string(), vault_addr),
             ("VAULT_TOKEN".to_string(), vault_token),
             (
@@ -150,10 +199,17 @@ impl Stack {
                 format!("http://{consul_addr}"),
             ),
         ];
+        if let Some(t) = consul_token {
+            env.push(("CONSUL_HTTP_TOKEN".to_string(), t));
+        }
+        if let Some(addr) = nomad_addr {
+            env.push(("NOMAD_ADDR".to_string(), format!("http://{addr}")));
+        }
         Ok(Stack {
             bao,
             _bao_dir: bao_dir,
             consul,
+            nomad,
             env,
             summary,
         })
@@ -179,6 +235,11 @@ impl Stack {
 
     /// Stops every child and removes its data.
     pub async fn down(mut self) {
+        match self.nomad.take() {
+            Some(NomadRunning::Real { mut child, .. }) => stop_child(&mut child).await,
+            Some(NomadRunning::Sim(h)) => h.shutdown().await,
+            None => {}
+        }
         match &mut self.consul {
             ConsulRunning::Sim(_) => {}
             ConsulRunning::Real { child, .. } => stop_child(child).await,
@@ -332,22 +393,66 @@ fn http_client() -> Result<reqwest::Client, String> {
         .map_err(|e| e.to_string())
 }
 
-async fn start_consul(mode: Provide) -> Result<ConsulRunning, String> {
+/// Bootstraps Consul's ACLs and returns the management token's SecretID.
+async fn consul_acl_bootstrap(consul: &ConsulRunning) -> Result<String, String> {
+    let addr = match consul {
+        ConsulRunning::Sim(h) => {
+            return h
+                .acl_bootstrap()
+                .map_err(|e| format!("consul ACL bootstrap: {e}"))
+        }
+        ConsulRunning::Real { addr, .. } => *addr,
+    };
+    let client = http_client()?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        // The ACL system becomes ready shortly after leadership.
+        if let Ok(r) = client
+            .put(format!("http://{addr}/v1/acl/bootstrap"))
+            .send()
+            .await
+        {
+            let status = r.status().as_u16();
+            let body = r.text().await.unwrap_or_default();
+            if status == 200 {
+                let v: serde_json::Value = serde_json::from_str(&body)
+                    .map_err(|e| format!("consul ACL bootstrap: {e}: {body}"))?;
+                return v["SecretID"]
+                    .as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| format!("consul ACL bootstrap: no SecretID in {body}"));
+            }
+            if status == 403 {
+                return Err(format!("consul ACL bootstrap: {body}"));
+            }
+        }
+        if Instant::now() > deadline {
+            return Err("consul ACL bootstrap did not succeed within 30s".to_string());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn start_consul(mode: Provide, acl: AclMode) -> Result<ConsulRunning, String> {
     let real = match mode {
         Provide::Sim => None,
         Provide::Auto => which("consul"),
         Provide::Real => Some(which("consul").ok_or("--consul real: no `consul` on PATH")?),
     };
     let Some(bin) = real else {
-        let h = ConsulSim::start(SimOptions::default())
+        let opts = SimOptions {
+            acl_enabled: acl != AclMode::Off,
+            ..SimOptions::default()
+        };
+        let h = ConsulSim::start(opts)
             .await
             .map_err(|e| format!("starting the Consul simulator: {e}"))?;
         return Ok(ConsulRunning::Sim(h));
     };
-    start_real_consul(&bin).await
+    start_real_consul(&bin, acl).await
 }
 
-async fn start_real_consul(bin: &Path) -> Result<ConsulRunning, String> {
+async fn start_real_consul(bin: &Path, acl: AclMode) -> Result<ConsulRunning, String> {
     let dir = tempfile::Builder::new()
         .prefix("devstack-consul-")
         .tempdir()
@@ -359,6 +464,11 @@ async fn start_real_consul(bin: &Path) -> Result<ConsulRunning, String> {
         server + 1,
         server + 2
     );
+    let config = if acl == AclMode::Off {
+        config
+    } else {
+        format!("{config}acl {{\n  enabled = true\n  default_policy = \"deny\"\n}}\n")
+    };
     let cfg = dir.path().join("ports.hcl");
     std::fs::write(&cfg, config).map_err(|e| format!("writing {}: {e}", cfg.display()))?;
     let log = std::fs::File::create(dir.path().join("consul.log"))
@@ -404,6 +514,83 @@ async fn start_real_consul(bin: &Path) -> Result<ConsulRunning, String> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     Ok(ConsulRunning::Real {
+        child,
+        _dir: dir,
+        addr,
+    })
+}
+
+async fn start_nomad(mode: Provide) -> Result<NomadRunning, String> {
+    let real = match mode {
+        Provide::Sim => None,
+        Provide::Auto => which("nomad"),
+        Provide::Real => Some(which("nomad").ok_or("--nomad real: no `nomad` on PATH")?),
+    };
+    let Some(bin) = real else {
+        let h = NomadSim::start(NomadSimOptions::default())
+            .await
+            .map_err(|e| format!("starting the Nomad simulator: {e}"))?;
+        return Ok(NomadRunning::Sim(h));
+    };
+    start_real_nomad(&bin).await
+}
+
+async fn start_real_nomad(bin: &Path) -> Result<NomadRunning, String> {
+    let dir = tempfile::Builder::new()
+        .prefix("devstack-nomad-")
+        .tempdir()
+        .map_err(|e| format!("creating nomad data dir: {e}"))?;
+    let http = free_port_run(0)?;
+    let rpc = free_port_run(1)?;
+    let config = format!(
+        "bind_addr = \"127.0.0.1\"\nports {{\n  http = {http}\n  rpc = {rpc}\n  serf = {}\n}}\n",
+        rpc + 1
+    );
+    let cfg = dir.path().join("ports.hcl");
+    std::fs::write(&cfg, config).map_err(|e| format!("writing {}: {e}", cfg.display()))?;
+    let log = std::fs::File::create(dir.path().join("nomad.log"))
+        .map_err(|e| format!("creating nomad log: {e}"))?;
+    let log2 = log.try_clone().map_err(|e| e.to_string())?;
+    let mut child = Command::new(bin)
+        .arg("agent")
+        .arg("-dev")
+        .arg(format!("-config={}", cfg.display()))
+        .env_remove("NOMAD_ADDR")
+        .env_remove("NOMAD_TOKEN")
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(log2)
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("starting {}: {e}", bin.display()))?;
+    let addr: SocketAddr = SocketAddr::from(([127, 0, 0, 1], http));
+    let client = http_client()?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            let log = std::fs::read_to_string(dir.path().join("nomad.log")).unwrap_or_default();
+            return Err(format!(
+                "nomad exited with {status} during start-up:\n{log}"
+            ));
+        }
+        if let Ok(r) = client
+            .get(format!("http://{addr}/v1/status/leader"))
+            .send()
+            .await
+        {
+            if let Ok(text) = r.text().await {
+                if text.trim() != "\"\"" && text.starts_with('"') {
+                    break;
+                }
+            }
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill().await;
+            return Err("nomad did not elect a leader within 30s".to_string());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(NomadRunning::Real {
         child,
         _dir: dir,
         addr,

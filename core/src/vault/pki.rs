@@ -242,6 +242,22 @@ pub struct PkiRole {
     pub issuer_ref: String,
 }
 
+/// `:mount/config/urls`: the AIA/CRL/OCSP URLs written into issued certificates. Writing
+/// replaces only the lists present in the body (measured on OpenBao 2.x: an absent list is
+/// kept, an empty one clears it), so all three are always sent.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PkiUrls {
+    /// Where the issuing CA certificate can be fetched.
+    #[serde(default)]
+    pub issuing_certificates: Vec<String>,
+    /// Where the CRL can be fetched.
+    #[serde(default)]
+    pub crl_distribution_points: Vec<String>,
+    /// OCSP responders.
+    #[serde(default)]
+    pub ocsp_servers: Vec<String>,
+}
+
 fn pki_path(method: &'static str, mount: &str, rest: &str) -> Result<String, Error> {
     let mount = mount.trim().trim_matches('/');
     if mount.is_empty() {
@@ -430,6 +446,28 @@ impl VaultClient {
         name_segment("GET", "the role name", name)?;
         self.read(&pki_path("GET", mount, &format!("roles/{name}"))?)
             .await
+    }
+
+    /// Reads the URLs configured on a mount (empty lists when none are set).
+    ///
+    /// `GET /v1/:mount/config/urls` —
+    /// <https://openbao.org/api-docs/secret/pki/#read-urls>
+    pub async fn pki_read_urls(&self, mount: &str) -> Result<PkiUrls, Error> {
+        self.request(Method::Get, pki_path("GET", mount, "config/urls")?)
+            .send()
+            .await?
+            .data()
+    }
+
+    /// Sets all three URL lists of a mount; empty lists clear them. The server rejects
+    /// entries that are not URLs with 400.
+    ///
+    /// `POST /v1/:mount/config/urls` (OpenBao answers 200 with the new config) —
+    /// <https://openbao.org/api-docs/secret/pki/#set-urls>
+    pub async fn pki_write_urls(&self, mount: &str, urls: &PkiUrls) -> Result<(), Error> {
+        self.write(&pki_path("POST", mount, "config/urls")?, urls)
+            .await
+            .map(drop)
     }
 
     /// Deletes a role; a missing role is not an error.

@@ -11,6 +11,7 @@ use hyper::http::request::Parts;
 use hyper::Method;
 use serde_json::{json, Map, Value};
 
+use super::acl::{self, Authorizer, Level};
 use super::state::{Check, KvEntry, Service, State};
 use super::{json_resp, text, Inner, Resp, KV_MAX_VALUE_SIZE};
 use crate::duration::parse_go_duration;
@@ -192,6 +193,7 @@ fn allow_header(r: &mut Resp, allowed: &[&str]) {
 const GET: &[&str] = &["GET"];
 const PUT: &[&str] = &["PUT"];
 const KV_METHODS: &[&str] = &["GET", "PUT", "DELETE"];
+const ACL_ITEM_METHODS: &[&str] = &["GET", "PUT", "DELETE"];
 
 pub(crate) async fn route(inner: &Arc<Inner>, parts: &Parts, body: Bytes) -> Resp {
     let raw_path = parts.uri.path();
@@ -211,6 +213,16 @@ pub(crate) async fn route(inner: &Arc<Inner>, parts: &Parts, body: Bytes) -> Res
         p if p.starts_with("/v1/agent/service/deregister/") => PUT,
         p if p.starts_with("/v1/catalog/service/") || p.starts_with("/v1/health/service/") => GET,
         p if p.starts_with("/v1/kv/") => KV_METHODS,
+        "/v1/acl/bootstrap" | "/v1/acl/policy" | "/v1/acl/role" | "/v1/acl/token" => PUT,
+        "/v1/acl/policies" | "/v1/acl/roles" | "/v1/acl/tokens" | "/v1/acl/token/self" => GET,
+        p if p.starts_with("/v1/acl/policy/name/") || p.starts_with("/v1/acl/role/name/") => GET,
+        p if p.starts_with("/v1/acl/token/") && p.ends_with("/clone") => PUT,
+        p if p.starts_with("/v1/acl/policy/")
+            || p.starts_with("/v1/acl/role/")
+            || p.starts_with("/v1/acl/token/") =>
+        {
+            ACL_ITEM_METHODS
+        }
         // Consul's index handler answers unknown paths with an empty 404.
         _ => return text(404, ""),
     };
@@ -233,7 +245,19 @@ pub(crate) async fn route(inner: &Arc<Inner>, parts: &Parts, body: Bytes) -> Res
             }
         }
     }
-    let resp = dispatch(inner, method, &path, &q, body).await;
+    if path.starts_with("/v1/acl/") && !inner.state().acl.enabled {
+        return text(401, "ACL support disabled");
+    }
+    // Status and bootstrap never resolve the request's token.
+    let authz = if path.starts_with("/v1/status/") || path == "/v1/acl/bootstrap" {
+        Authorizer::allow_all()
+    } else {
+        match resolve_token(inner, request_token(parts, &q).as_deref()) {
+            Ok(a) => a,
+            Err(r) => return *r,
+        }
+    };
+    let resp = dispatch(inner, method, &path, &q, body, &authz).await;
     if q.has("pretty") {
         return prettify(resp);
     }
@@ -266,23 +290,89 @@ fn prettify(resp: Resp) -> Resp {
     hyper::Response::from_parts(parts, http_body_util::Full::new(Bytes::from(out)))
 }
 
-async fn dispatch(inner: &Arc<Inner>, method: &Method, path: &str, q: &Query, body: Bytes) -> Resp {
+/// The request's token: `?token=`, then `X-Consul-Token`, then `Authorization: Bearer`.
+fn request_token(parts: &Parts, q: &Query) -> Option<String> {
+    if let Some(t) = q.get("token").filter(|t| !t.is_empty()) {
+        return Some(t.to_string());
+    }
+    let h = |name: &str| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    };
+    if let Some(t) = h("X-Consul-Token") {
+        return Some(t);
+    }
+    let auth = h("Authorization")?;
+    let (scheme, rest) = auth.split_once(' ')?;
+    (scheme == "Bearer" && !rest.trim().is_empty()).then(|| rest.trim().to_string())
+}
+
+/// Resolves a secret (the anonymous token when none) to its authorizer.
+fn resolve_token(inner: &Inner, secret: Option<&str>) -> Result<Authorizer, Box<Resp>> {
+    let st = inner.state();
+    if !st.acl.enabled {
+        return Ok(Authorizer::allow_all());
+    }
+    match st
+        .acl
+        .token_by_secret(secret.unwrap_or(acl::ANONYMOUS_SECRET))
+    {
+        Some(t) => Ok(st.acl.authorizer(t)),
+        None => Err(Box::new(text(403, "ACL not found"))),
+    }
+}
+
+fn forbidden(msg: &str) -> Resp {
+    text(403, msg)
+}
+
+fn mark_filtered(r: &mut Resp, filtered: bool) {
+    if filtered {
+        r.headers_mut().insert(
+            "X-Consul-Results-Filtered-By-Acls",
+            HeaderValue::from_static("true"),
+        );
+    }
+}
+
+async fn dispatch(
+    inner: &Arc<Inner>,
+    method: &Method,
+    path: &str,
+    q: &Query,
+    body: Bytes,
+    authz: &Authorizer,
+) -> Resp {
+    if path.starts_with("/v1/acl/") {
+        return acl_dispatch(inner, method, path, q, &body, authz).await;
+    }
     match path {
         "/v1/status/leader" => json_resp(200, &json!(leader_addr())),
         "/v1/status/peers" => json_resp(200, &json!([leader_addr()])),
-        "/v1/agent/self" => json_resp(200, &agent_self(inner)),
-        "/v1/agent/services" => agent_services(inner, q),
-        "/v1/agent/service/register" => agent_service_register(inner, q, &body),
-        "/v1/catalog/services" => catalog_services(inner, q).await,
+        "/v1/agent/self" => {
+            let node = &inner.opts.node_name;
+            if !authz.allowed("agent", node, Level::Read) {
+                return forbidden(&authz.denied("agent", Level::Read, Some(node)));
+            }
+            json_resp(200, &agent_self(inner))
+        }
+        "/v1/agent/services" => agent_services(inner, q, authz),
+        "/v1/agent/service/register" => agent_service_register(inner, q, &body, authz),
+        "/v1/catalog/services" => catalog_services(inner, q, authz).await,
         p => {
             if let Some(id) = p.strip_prefix("/v1/agent/service/deregister/") {
-                agent_service_deregister(inner, id)
+                agent_service_deregister(inner, id, authz)
             } else if let Some(name) = p.strip_prefix("/v1/catalog/service/") {
-                catalog_service(inner, q, name).await
+                catalog_service(inner, q, name, authz).await
             } else if let Some(name) = p.strip_prefix("/v1/health/service/") {
-                health_service(inner, q, name).await
+                health_service(inner, q, name, authz).await
             } else if let Some(key) = p.strip_prefix("/v1/kv/") {
-                kv(inner, method, q, key, body).await
+                kv(inner, method, q, key, body, authz).await
             } else {
                 text(404, "")
             }
@@ -356,13 +446,18 @@ fn weights_json(s: &Service) -> Value {
     json!({"Passing": s.weights.0, "Warning": s.weights.1})
 }
 
-fn agent_services(inner: &Inner, q: &Query) -> Resp {
+fn agent_services(inner: &Inner, q: &Query, authz: &Authorizer) -> Resp {
     if q.has("filter") {
         return filter_unsupported();
     }
     let st = inner.state();
     let mut out = Map::new();
+    let mut filtered = false;
     for s in st.services.values().filter(|s| s.id != "consul") {
+        if !authz.allowed("service", &s.name, Level::Read) {
+            filtered = true;
+            continue;
+        }
         let mut v = json!({
             "ID": s.id,
             "Service": s.name,
@@ -388,7 +483,9 @@ fn agent_services(inner: &Inner, q: &Query) -> Resp {
         }
         out.insert(s.id.clone(), v);
     }
-    json_resp(200, &Value::Object(out))
+    let mut r = json_resp(200, &Value::Object(out));
+    mark_filtered(&mut r, filtered);
+    r
 }
 
 fn filter_unsupported() -> Resp {
@@ -615,7 +712,7 @@ fn parse_check(obj: &Map<String, Value>) -> Result<Option<CheckDef>, Box<Resp>> 
     }))
 }
 
-fn agent_service_register(inner: &Inner, q: &Query, body: &[u8]) -> Resp {
+fn agent_service_register(inner: &Inner, q: &Query, body: &[u8], authz: &Authorizer) -> Resp {
     const S: &str = "ServiceDefinition";
     let bad = |e: String| text(400, &e);
     if body.iter().all(u8::is_ascii_whitespace) {
@@ -766,6 +863,11 @@ fn agent_service_register(inner: &Inner, q: &Query, body: &[u8]) -> Resp {
         },
     };
 
+    for svc_name in std::iter::once(&name).chain(sidecar.as_ref().map(|(sc, _)| &sc.name)) {
+        if !authz.allowed("service", svc_name, Level::Write) {
+            return forbidden(&authz.denied("service", Level::Write, Some(svc_name)));
+        }
+    }
     let svc = Service {
         id: id.clone(),
         name: name.clone(),
@@ -1014,7 +1116,13 @@ fn store_service(st: &mut State, idx: u64, mut svc: Service, checks: Vec<CheckDe
     st.checks_index = idx;
 }
 
-fn agent_service_deregister(inner: &Inner, id: &str) -> Resp {
+fn agent_service_deregister(inner: &Inner, id: &str, authz: &Authorizer) -> Resp {
+    let name = inner.state().services.get(id).map(|s| s.name.clone());
+    if let Some(name) = name.filter(|_| id != "consul") {
+        if !authz.allowed("service", &name, Level::Write) {
+            return forbidden(&authz.denied("service", Level::Write, Some(&name)));
+        }
+    }
     let found = inner.write(|st| {
         if id == "consul" || !st.services.contains_key(id) {
             return false;
@@ -1045,7 +1153,7 @@ fn agent_service_deregister(inner: &Inner, id: &str) -> Resp {
 
 // ---------------------------------------------------------------- catalog
 
-async fn catalog_services(inner: &Inner, q: &Query) -> Resp {
+async fn catalog_services(inner: &Inner, q: &Query, authz: &Authorizer) -> Resp {
     let opts = match parse_query_opts(q) {
         Ok(o) => o,
         Err(r) => return *r,
@@ -1055,15 +1163,21 @@ async fn catalog_services(inner: &Inner, q: &Query) -> Resp {
     }
     let (idx, out) = blocking(inner, &opts, |st| {
         let mut m: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        let mut filtered = false;
         for s in st.services.values() {
+            if !authz.allowed("service", &s.name, Level::Read) {
+                filtered = true;
+                continue;
+            }
             m.entry(s.name.clone())
                 .or_default()
                 .extend(s.tags.iter().cloned());
         }
-        (st.catalog_index(), m)
+        (st.catalog_index(), (m, filtered))
     })
     .await;
-    let mut r = json_resp(200, &json!(out));
+    let mut r = json_resp(200, &json!(out.0));
+    mark_filtered(&mut r, out.1);
     set_meta(&mut r, idx, &opts);
     r
 }
@@ -1082,7 +1196,13 @@ fn proxy_json(s: &Service) -> Value {
         .unwrap_or_else(|| json!({"Mode": "", "MeshGateway": {}, "Expose": {}}))
 }
 
-async fn catalog_service(inner: &Inner, q: &Query, name: &str) -> Resp {
+/// Catalog and health reads of a service need `service:read` on it and `node:read` on the node.
+fn may_read_service(inner: &Inner, authz: &Authorizer, name: &str) -> bool {
+    authz.allowed("service", name, Level::Read)
+        && authz.allowed("node", &inner.opts.node_name, Level::Read)
+}
+
+async fn catalog_service(inner: &Inner, q: &Query, name: &str, authz: &Authorizer) -> Resp {
     let opts = match parse_query_opts(q) {
         Ok(o) => o,
         Err(r) => return *r,
@@ -1126,7 +1246,10 @@ async fn catalog_service(inner: &Inner, q: &Query, name: &str) -> Resp {
         (st.catalog_index(), list)
     })
     .await;
+    let filtered = !out.is_empty() && !may_read_service(inner, authz, name);
+    let out = if filtered { Vec::new() } else { out };
     let mut r = json_resp(200, &Value::Array(out));
+    mark_filtered(&mut r, filtered);
     set_meta(&mut r, idx, &opts);
     r
 }
@@ -1154,7 +1277,7 @@ fn check_json(c: &Check, status: &str, node: &str) -> Value {
     })
 }
 
-async fn health_service(inner: &Inner, q: &Query, name: &str) -> Resp {
+async fn health_service(inner: &Inner, q: &Query, name: &str, authz: &Authorizer) -> Resp {
     let opts = match parse_query_opts(q) {
         Ok(o) => o,
         Err(r) => return *r,
@@ -1220,7 +1343,10 @@ async fn health_service(inner: &Inner, q: &Query, name: &str) -> Resp {
         (st.health_index(), list)
     })
     .await;
+    let filtered = !out.is_empty() && !may_read_service(inner, authz, name);
+    let out = if filtered { Vec::new() } else { out };
     let mut r = json_resp(200, &Value::Array(out));
+    mark_filtered(&mut r, filtered);
     set_meta(&mut r, idx, &opts);
     r
 }
@@ -1264,23 +1390,33 @@ fn parse_uint(s: &str) -> Result<u64, Box<Resp>> {
     })
 }
 
-async fn kv(inner: &Inner, method: &Method, q: &Query, key: &str, body: Bytes) -> Resp {
+async fn kv(
+    inner: &Inner,
+    method: &Method,
+    q: &Query,
+    key: &str,
+    body: Bytes,
+    authz: &Authorizer,
+) -> Resp {
     let opts = match parse_query_opts(q) {
         Ok(o) => o,
         Err(r) => return *r,
     };
     match *method {
-        Method::GET if q.has("keys") => kv_keys(inner, q, &opts, key).await,
-        Method::GET => kv_get(inner, q, &opts, key).await,
-        Method::PUT => kv_put(inner, q, key, body),
-        _ => kv_delete(inner, q, key),
+        Method::GET if q.has("keys") => kv_keys(inner, q, &opts, key, authz).await,
+        Method::GET => kv_get(inner, q, &opts, key, authz).await,
+        Method::PUT => kv_put(inner, q, key, body, authz),
+        _ => kv_delete(inner, q, key, authz),
     }
 }
 
-async fn kv_get(inner: &Inner, q: &Query, opts: &QueryOpts, key: &str) -> Resp {
+async fn kv_get(inner: &Inner, q: &Query, opts: &QueryOpts, key: &str, authz: &Authorizer) -> Resp {
     let recurse = q.has("recurse");
     if !recurse && key.is_empty() {
         return text(400, "Missing key name");
+    }
+    if !recurse && !authz.allowed("key", key, Level::Read) {
+        return forbidden(&authz.denied("key", Level::Read, Some(key)));
     }
     let (idx, entries) = blocking(inner, opts, |st| {
         if recurse {
@@ -1291,8 +1427,15 @@ async fn kv_get(inner: &Inner, q: &Query, opts: &QueryOpts, key: &str) -> Resp {
         }
     })
     .await;
+    let before = entries.len();
+    let entries: Vec<KvEntry> = entries
+        .into_iter()
+        .filter(|e| authz.allowed("key", &e.key, Level::Read))
+        .collect();
+    let filtered = entries.len() != before;
     if entries.is_empty() {
         let mut r = text(404, "");
+        mark_filtered(&mut r, filtered);
         set_meta(&mut r, idx, opts);
         return r;
     }
@@ -1314,11 +1457,18 @@ async fn kv_get(inner: &Inner, q: &Query, opts: &QueryOpts, key: &str) -> Resp {
     }
     let list: Vec<Value> = entries.iter().map(kv_entry_json).collect();
     let mut r = json_resp(200, &Value::Array(list));
+    mark_filtered(&mut r, filtered);
     set_meta(&mut r, idx, opts);
     r
 }
 
-async fn kv_keys(inner: &Inner, q: &Query, opts: &QueryOpts, prefix: &str) -> Resp {
+async fn kv_keys(
+    inner: &Inner,
+    q: &Query,
+    opts: &QueryOpts,
+    prefix: &str,
+    authz: &Authorizer,
+) -> Resp {
     let sep = if q.has("separator") {
         q.get("separator").unwrap_or("")
     } else {
@@ -1327,7 +1477,12 @@ async fn kv_keys(inner: &Inner, q: &Query, opts: &QueryOpts, prefix: &str) -> Re
     let (idx, keys) = blocking(inner, opts, |st| {
         let (idx, entries) = st.kv_list(prefix);
         let mut keys: Vec<String> = Vec::new();
+        let mut filtered = false;
         for e in entries {
+            if !authz.allowed("key", &e.key, Level::Read) {
+                filtered = true;
+                continue;
+            }
             let rest = &e.key[prefix.len()..];
             let k = match (sep.is_empty(), rest.find(sep)) {
                 (false, Some(pos)) => format!("{prefix}{}", &rest[..pos + sep.len()]),
@@ -1337,22 +1492,28 @@ async fn kv_keys(inner: &Inner, q: &Query, opts: &QueryOpts, prefix: &str) -> Re
                 keys.push(k);
             }
         }
-        (idx, keys)
+        (idx, (keys, filtered))
     })
     .await;
+    let (keys, filtered) = keys;
     if keys.is_empty() && !prefix.is_empty() {
         let mut r = text(404, "");
+        mark_filtered(&mut r, filtered);
         set_meta(&mut r, idx, opts);
         return r;
     }
     let mut r = json_resp(200, &json!(keys));
+    mark_filtered(&mut r, filtered);
     set_meta(&mut r, idx, opts);
     r
 }
 
-fn kv_put(inner: &Inner, q: &Query, key: &str, body: Bytes) -> Resp {
+fn kv_put(inner: &Inner, q: &Query, key: &str, body: Bytes, authz: &Authorizer) -> Resp {
     if key.is_empty() {
         return text(400, "Missing key name");
+    }
+    if !authz.allowed("key", key, Level::Write) {
+        return forbidden(&authz.denied("key", Level::Write, Some(key)));
     }
     if let Some(r) = conflicting_flags(q, &["cas", "acquire", "release"]) {
         return r;
@@ -1400,7 +1561,7 @@ fn kv_put(inner: &Inner, q: &Query, key: &str, body: Bytes) -> Resp {
     json_resp(200, &json!(if cas.is_some() { ok } else { true }))
 }
 
-fn kv_delete(inner: &Inner, q: &Query, key: &str) -> Resp {
+fn kv_delete(inner: &Inner, q: &Query, key: &str, authz: &Authorizer) -> Resp {
     if let Some(r) = conflicting_flags(q, &["recurse", "cas"]) {
         return r;
     }
@@ -1415,6 +1576,769 @@ fn kv_delete(inner: &Inner, q: &Query, key: &str) -> Resp {
             Err(r) => return *r,
         };
     }
+    let allowed = if recurse {
+        authz.key_write_prefix(key)
+    } else {
+        authz.allowed("key", key, Level::Write)
+    };
+    if !allowed {
+        return forbidden(&authz.denied("key", Level::Write, Some(key)));
+    }
     let ok = inner.write(|st| st.kv_delete(key, recurse, cas));
     json_resp(200, &json!(if cas.is_some() { ok } else { true }))
+}
+
+// -------------------------------------------------------------------- acl
+
+fn acl_body(body: &[u8], what: &str) -> Result<Map<String, Value>, Box<Resp>> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Map::new());
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(v) => Err(Box::new(text(
+            400,
+            &format!(
+                "{what} decoding failed: json: cannot unmarshal {} into Go value of type structs.ACL{what}",
+                json_kind(&v)
+            ),
+        ))),
+        Err(e) => Err(Box::new(text(400, &format!("{what} decoding failed: {e}")))),
+    }
+}
+
+fn acl_need(authz: &Authorizer, want: Level) -> Result<(), Box<Resp>> {
+    if authz.allowed_global("acl", want) {
+        Ok(())
+    } else {
+        Err(Box::new(forbidden(&authz.denied("acl", want, None))))
+    }
+}
+
+fn valid_acl_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 256
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+fn acl_read_resp(v: Value, idx: u64) -> Resp {
+    let mut r = json_resp(200, &v);
+    if let Ok(h) = HeaderValue::from_str(&idx.max(1).to_string()) {
+        r.headers_mut().insert("X-Consul-Index", h);
+    }
+    r.headers_mut()
+        .insert("X-Consul-Knownleader", HeaderValue::from_static("true"));
+    r.headers_mut()
+        .insert("X-Consul-Lastcontact", HeaderValue::from_static("0"));
+    r
+}
+
+async fn acl_dispatch(
+    inner: &Inner,
+    method: &Method,
+    path: &str,
+    q: &Query,
+    body: &[u8],
+    authz: &Authorizer,
+) -> Resp {
+    let out = match path {
+        "/v1/acl/bootstrap" => acl_bootstrap(inner, body).map(|v| json_resp(200, &v)),
+        "/v1/acl/policy" => acl_policy_write(inner, authz, None, body),
+        "/v1/acl/policies" => acl_policy_list(inner, authz),
+        "/v1/acl/role" => acl_role_write(inner, authz, None, body),
+        "/v1/acl/roles" => acl_role_list(inner, authz, q),
+        "/v1/acl/token" => acl_token_write(inner, authz, None, body),
+        "/v1/acl/tokens" => acl_token_list(inner, authz, q),
+        "/v1/acl/token/self" => {
+            let st = inner.state();
+            match st.acl.tokens.get(&authz.accessor) {
+                Some(t) => Ok(acl_read_resp(st.acl.token_json(t), st.acl.tokens_index)),
+                None => Err(Box::new(text(403, "ACL not found"))),
+            }
+        }
+        p => {
+            if let Some(name) = p.strip_prefix("/v1/acl/policy/name/") {
+                acl_policy_read(inner, authz, None, Some(name))
+            } else if let Some(id) = p.strip_prefix("/v1/acl/policy/") {
+                match *method {
+                    Method::GET => acl_policy_read(inner, authz, Some(id), None),
+                    Method::PUT => acl_policy_write(inner, authz, Some(id), body),
+                    _ => acl_policy_delete(inner, authz, id),
+                }
+            } else if let Some(name) = p.strip_prefix("/v1/acl/role/name/") {
+                acl_role_read(inner, authz, None, Some(name))
+            } else if let Some(id) = p.strip_prefix("/v1/acl/role/") {
+                match *method {
+                    Method::GET => acl_role_read(inner, authz, Some(id), None),
+                    Method::PUT => acl_role_write(inner, authz, Some(id), body),
+                    _ => acl_role_delete(inner, authz, id),
+                }
+            } else if let Some(id) = p
+                .strip_prefix("/v1/acl/token/")
+                .and_then(|r| r.strip_suffix("/clone"))
+            {
+                acl_token_clone(inner, authz, id, body)
+            } else if let Some(id) = p.strip_prefix("/v1/acl/token/") {
+                match *method {
+                    Method::GET => acl_token_read(inner, authz, id),
+                    Method::PUT => acl_token_write(inner, authz, Some(id), body),
+                    _ => acl_token_delete(inner, authz, id),
+                }
+            } else {
+                Ok(text(404, ""))
+            }
+        }
+    };
+    out.unwrap_or_else(|r| *r)
+}
+
+/// `PUT /v1/acl/bootstrap`: once; afterwards 403 with the reset index.
+fn acl_bootstrap(inner: &Inner, body: &[u8]) -> Result<Value, Box<Resp>> {
+    let obj = acl_body(body, "Bootstrap")?;
+    let secret = match field(&obj, "BootstrapSecret") {
+        None => None,
+        Some(Value::String(s)) if s.is_empty() => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(v) => {
+            return Err(Box::new(text(
+                400,
+                &decode_err("ACLBootstrap", "BootstrapSecret", v, "string"),
+            )))
+        }
+    };
+    inner.write(|st| {
+        if !st.acl.enabled {
+            return Err(Box::new(text(401, "ACL support disabled")));
+        }
+        if let Some(i) = st.acl.bootstrap_index {
+            return Err(Box::new(text(
+                403,
+                &format!("Permission denied: ACL bootstrap no longer allowed (reset index: {i})"),
+            )));
+        }
+        let idx = st.apply();
+        let accessor = super::uuid_v4();
+        let secret = secret.unwrap_or_else(super::uuid_v4);
+        let desc = "Bootstrap Token (Global Management)";
+        let token = acl::Token {
+            accessor: accessor.clone(),
+            secret: secret.clone(),
+            description: desc.to_string(),
+            policies: vec![acl::GLOBAL_MANAGEMENT_ID.to_string()],
+            roles: Vec::new(),
+            service_identities: Vec::new(),
+            node_identities: Vec::new(),
+            local: false,
+            create_time: acl::now_rfc3339(),
+            hash: acl::content_hash(&[desc, acl::GLOBAL_MANAGEMENT_ID]),
+            create_index: idx,
+            modify_index: idx,
+        };
+        let mut v = st.acl.token_json(&token);
+        v["ID"] = json!(secret);
+        st.acl.tokens.insert(accessor, token);
+        st.acl.tokens_index = idx;
+        st.acl.bootstrap_index = Some(idx);
+        Ok(v)
+    })
+}
+
+/// Bootstraps for [`super::ConsulSimHandle::acl_bootstrap`]: `(200, secret)` or `(status, body)`.
+pub(crate) fn acl_bootstrap_secret(inner: &Inner) -> (u16, String) {
+    match acl_bootstrap(inner, b"") {
+        Ok(v) => (200, v["SecretID"].as_str().unwrap_or_default().to_string()),
+        Err(r) => {
+            let status = r.status().as_u16();
+            let body = r.into_body().into_inner().unwrap_or_default();
+            (status, String::from_utf8_lossy(&body).into_owned())
+        }
+    }
+}
+
+fn acl_policy_list(inner: &Inner, authz: &Authorizer) -> Result<Resp, Box<Resp>> {
+    acl_need(authz, Level::Read)?;
+    let st = inner.state();
+    let list: Vec<Value> = st
+        .acl
+        .policies
+        .values()
+        .map(acl::policy_stub_json)
+        .collect();
+    Ok(acl_read_resp(json!(list), st.acl.policies_index))
+}
+
+fn acl_policy_read(
+    inner: &Inner,
+    authz: &Authorizer,
+    id: Option<&str>,
+    name: Option<&str>,
+) -> Result<Resp, Box<Resp>> {
+    acl_need(authz, Level::Read)?;
+    let st = inner.state();
+    let p = match (id, name) {
+        (Some(id), _) => st.acl.policies.get(id),
+        (_, Some(name)) => st.acl.policy_by_name(name),
+        _ => None,
+    };
+    match p {
+        Some(p) => Ok(acl_read_resp(acl::policy_json(p), p.modify_index)),
+        None => Err(Box::new(text(
+            404,
+            "Requested policy does not exist: ACL not found",
+        ))),
+    }
+}
+
+fn acl_policy_write(
+    inner: &Inner,
+    authz: &Authorizer,
+    url_id: Option<&str>,
+    body: &[u8],
+) -> Result<Resp, Box<Resp>> {
+    const S: &str = "ACLPolicy";
+    acl_need(authz, Level::Write)?;
+    let obj = acl_body(body, "Policy")?;
+    let bad = |e: String| Box::new(text(400, &e));
+    let body_id = str_field(&obj, S, "ID").map_err(bad)?;
+    let name = str_field(&obj, S, "Name").map_err(bad)?;
+    let description = str_field(&obj, S, "Description").map_err(bad)?;
+    let rules = str_field(&obj, S, "Rules").map_err(bad)?;
+    let datacenters = str_list_field(&obj, S, "Datacenters").map_err(bad)?;
+    let id = match url_id {
+        None if !body_id.is_empty() => {
+            return Err(bad(
+                "Cannot specify the ID when creating a new policy".to_string()
+            ))
+        }
+        None => None,
+        Some(u) if !body_id.is_empty() && body_id != u => {
+            return Err(bad("Policy ID in URL and payload do not match".to_string()))
+        }
+        Some(u) => Some(u.to_string()),
+    };
+    let err500 = |m: String| Box::new(text(500, &m));
+    if name.is_empty() {
+        return Err(err500("Invalid Policy: no Name is set".to_string()));
+    }
+    if !valid_acl_name(&name) {
+        return Err(err500(
+            "Invalid Policy: invalid Name. Only alphanumeric characters, '-' and '_' are allowed"
+                .to_string(),
+        ));
+    }
+    // The rules are validated by the leader's RPC, so a parse error is a 500.
+    acl::parse_rules(&rules).map_err(err500)?;
+    let v = inner.write(|st| {
+        if let Some(other) = st.acl.policy_by_name(&name) {
+            if Some(&other.id) != id.as_ref() {
+                return Err(err500(format!(
+                    "Invalid Policy: A Policy with Name {name:?} already exists"
+                )));
+            }
+        }
+        let existing = match &id {
+            Some(id) => match st.acl.policies.get(id) {
+                Some(p) => Some(p.clone()),
+                None => {
+                    return Err(err500(format!(
+                        "Invalid Policy: A policy with the ID {id:?} does not exist"
+                    )))
+                }
+            },
+            None => None,
+        };
+        if let Some(p) = &existing {
+            if p.id == acl::GLOBAL_MANAGEMENT_ID {
+                if p.rules != rules {
+                    return Err(err500(
+                        "Changing the Rules for the builtin global-management policy is not permitted"
+                            .to_string(),
+                    ));
+                }
+                if !datacenters.is_empty() {
+                    return Err(err500(
+                        "Changing the Datacenters of the builtin global-management policy is not permitted"
+                            .to_string(),
+                    ));
+                }
+            }
+        }
+        let idx = st.apply();
+        let policy = acl::Policy {
+            id: existing
+                .as_ref()
+                .map(|p| p.id.clone())
+                .unwrap_or_else(super::uuid_v4),
+            hash: acl::content_hash(&[&name, &description, &rules, &datacenters.join(",")]),
+            name: name.clone(),
+            description: description.clone(),
+            rules: rules.clone(),
+            datacenters: datacenters.clone(),
+            create_index: existing.as_ref().map(|p| p.create_index).unwrap_or(idx),
+            modify_index: idx,
+        };
+        let v = acl::policy_json(&policy);
+        st.acl.policies.insert(policy.id.clone(), policy);
+        st.acl.policies_index = idx;
+        Ok(v)
+    })?;
+    Ok(json_resp(200, &v))
+}
+
+fn acl_policy_delete(inner: &Inner, authz: &Authorizer, id: &str) -> Result<Resp, Box<Resp>> {
+    acl_need(authz, Level::Write)?;
+    inner.write(|st| {
+        if !st.acl.policies.contains_key(id) {
+            return Err(Box::new(text(404, "Cannot find policy to delete")));
+        }
+        if id == acl::GLOBAL_MANAGEMENT_ID {
+            return Err(Box::new(text(
+                500,
+                "Delete operation not permitted on the builtin global-management policy",
+            )));
+        }
+        let idx = st.apply();
+        st.acl.policies.remove(id);
+        st.acl.policies_index = idx;
+        for t in st.acl.tokens.values_mut() {
+            t.policies.retain(|p| p != id);
+        }
+        for r in st.acl.roles.values_mut() {
+            r.policies.retain(|p| p != id);
+        }
+        Ok(())
+    })?;
+    Ok(json_resp(200, &json!(true)))
+}
+
+/// Resolves `[{ID}|{Name}]` policy or role links to IDs.
+fn resolve_links(
+    st: &State,
+    obj: &Map<String, Value>,
+    key: &str,
+    policies: bool,
+) -> Result<Vec<String>, Box<Resp>> {
+    let kind = if policies { "policy" } else { "role" };
+    let mut out: Vec<String> = Vec::new();
+    let Some(v) = field(obj, key) else {
+        return Ok(out);
+    };
+    let Value::Array(links) = v else {
+        return Err(Box::new(text(
+            400,
+            &decode_err("ACLToken", key, v, "[]structs.ACLLink"),
+        )));
+    };
+    for l in links {
+        let Value::Object(l) = l else {
+            return Err(Box::new(text(
+                400,
+                &decode_err("ACLToken", key, l, "structs.ACLLink"),
+            )));
+        };
+        let id = l.get("ID").and_then(Value::as_str).unwrap_or("");
+        let name = l.get("Name").and_then(Value::as_str).unwrap_or("");
+        let found = if !id.is_empty() {
+            let ok = if policies {
+                st.acl.policies.contains_key(id)
+            } else {
+                st.acl.roles.contains_key(id)
+            };
+            if !ok {
+                return Err(Box::new(text(
+                    500,
+                    &format!("No such ACL {kind} with ID {id:?}"),
+                )));
+            }
+            id.to_string()
+        } else {
+            let found = if policies {
+                st.acl.policy_by_name(name).map(|p| p.id.clone())
+            } else {
+                st.acl.role_by_name(name).map(|r| r.id.clone())
+            };
+            found.ok_or_else(|| {
+                Box::new(text(500, &format!("No such ACL {kind} with name {name:?}")))
+            })?
+        };
+        if !out.contains(&found) {
+            out.push(found);
+        }
+    }
+    Ok(out)
+}
+
+fn identities(
+    obj: &Map<String, Value>,
+    key: &str,
+    name_key: &str,
+) -> Result<Vec<Value>, Box<Resp>> {
+    let Some(v) = field(obj, key) else {
+        return Ok(Vec::new());
+    };
+    let Value::Array(a) = v else {
+        return Err(Box::new(text(
+            400,
+            &decode_err("ACLToken", key, v, "[]*structs.ACLIdentity"),
+        )));
+    };
+    for i in a {
+        let n = i.get(name_key).and_then(Value::as_str).unwrap_or("");
+        if n.is_empty() {
+            return Err(Box::new(text(
+                500,
+                &format!("{key} entries must have a non-empty {name_key}"),
+            )));
+        }
+    }
+    Ok(a.clone())
+}
+
+fn acl_role_list(inner: &Inner, authz: &Authorizer, q: &Query) -> Result<Resp, Box<Resp>> {
+    acl_need(authz, Level::Read)?;
+    let st = inner.state();
+    let policy = q.get("policy").unwrap_or("");
+    let list: Vec<Value> = st
+        .acl
+        .roles
+        .values()
+        .filter(|r| policy.is_empty() || r.policies.iter().any(|p| p == policy))
+        .map(|r| st.acl.role_json(r))
+        .collect();
+    Ok(acl_read_resp(json!(list), st.acl.roles_index))
+}
+
+fn acl_role_read(
+    inner: &Inner,
+    authz: &Authorizer,
+    id: Option<&str>,
+    name: Option<&str>,
+) -> Result<Resp, Box<Resp>> {
+    acl_need(authz, Level::Read)?;
+    let st = inner.state();
+    let r = match (id, name) {
+        (Some(id), _) => st.acl.roles.get(id),
+        (_, Some(name)) => st.acl.role_by_name(name),
+        _ => None,
+    };
+    match r {
+        Some(r) => Ok(acl_read_resp(st.acl.role_json(r), r.modify_index)),
+        None => Err(Box::new(text(
+            404,
+            "Requested role does not exist: ACL not found",
+        ))),
+    }
+}
+
+fn acl_role_write(
+    inner: &Inner,
+    authz: &Authorizer,
+    url_id: Option<&str>,
+    body: &[u8],
+) -> Result<Resp, Box<Resp>> {
+    const S: &str = "ACLRole";
+    acl_need(authz, Level::Write)?;
+    let obj = acl_body(body, "Role")?;
+    let bad = |e: String| Box::new(text(400, &e));
+    let body_id = str_field(&obj, S, "ID").map_err(bad)?;
+    let name = str_field(&obj, S, "Name").map_err(bad)?;
+    let description = str_field(&obj, S, "Description").map_err(bad)?;
+    let id = match url_id {
+        None if !body_id.is_empty() => {
+            return Err(bad(
+                "Cannot specify the ID when creating a new role".to_string()
+            ))
+        }
+        None => None,
+        Some(u) if !body_id.is_empty() && body_id != u => {
+            return Err(bad("Role ID in URL and payload do not match".to_string()))
+        }
+        Some(u) => Some(u.to_string()),
+    };
+    let err500 = |m: String| Box::new(text(500, &m));
+    if name.is_empty() {
+        return Err(err500("Invalid Role: no Name is set".to_string()));
+    }
+    if !valid_acl_name(&name) {
+        return Err(err500(
+            "Invalid Role: invalid Name. Only alphanumeric characters, '-' and '_' are allowed"
+                .to_string(),
+        ));
+    }
+    let services = identities(&obj, "ServiceIdentities", "ServiceName")?;
+    let nodes = identities(&obj, "NodeIdentities", "NodeName")?;
+    let v = inner.write(|st| {
+        let policies = resolve_links(st, &obj, "Policies", true)?;
+        if let Some(other) = st.acl.role_by_name(&name) {
+            if Some(&other.id) != id.as_ref() {
+                return Err(err500(format!(
+                    "Invalid Role: A Role with Name {name:?} already exists"
+                )));
+            }
+        }
+        let existing = match &id {
+            Some(id) => match st.acl.roles.get(id) {
+                Some(r) => Some(r.clone()),
+                None => return Err(err500(format!("Cannot find role {id}"))),
+            },
+            None => None,
+        };
+        let idx = st.apply();
+        let role = acl::Role {
+            id: existing
+                .as_ref()
+                .map(|r| r.id.clone())
+                .unwrap_or_else(super::uuid_v4),
+            hash: acl::content_hash(&[&name, &description, &policies.join(",")]),
+            name: name.clone(),
+            description: description.clone(),
+            policies,
+            service_identities: services.clone(),
+            node_identities: nodes.clone(),
+            create_index: existing.as_ref().map(|r| r.create_index).unwrap_or(idx),
+            modify_index: idx,
+        };
+        let v = st.acl.role_json(&role);
+        st.acl.roles.insert(role.id.clone(), role);
+        st.acl.roles_index = idx;
+        Ok(v)
+    })?;
+    Ok(json_resp(200, &v))
+}
+
+fn acl_role_delete(inner: &Inner, authz: &Authorizer, id: &str) -> Result<Resp, Box<Resp>> {
+    acl_need(authz, Level::Write)?;
+    inner.write(|st| {
+        if !st.acl.roles.contains_key(id) {
+            return Err(Box::new(text(404, "Cannot find role to delete")));
+        }
+        let idx = st.apply();
+        st.acl.roles.remove(id);
+        st.acl.roles_index = idx;
+        for t in st.acl.tokens.values_mut() {
+            t.roles.retain(|r| r != id);
+        }
+        Ok(())
+    })?;
+    Ok(json_resp(200, &json!(true)))
+}
+
+fn acl_token_list(inner: &Inner, authz: &Authorizer, q: &Query) -> Result<Resp, Box<Resp>> {
+    acl_need(authz, Level::Read)?;
+    let st = inner.state();
+    let policy = q.get("policy").unwrap_or("");
+    let role = q.get("role").unwrap_or("");
+    let write = authz.allowed_global("acl", Level::Write);
+    let list: Vec<Value> = st
+        .acl
+        .tokens
+        .values()
+        .filter(|t| policy.is_empty() || t.policies.iter().any(|p| p == policy))
+        .filter(|t| role.is_empty() || t.roles.iter().any(|r| r == role))
+        .map(|t| {
+            let mut v = st.acl.token_stub_json(t);
+            if !write {
+                v["SecretID"] = json!("<hidden>");
+            }
+            v
+        })
+        .collect();
+    Ok(acl_read_resp(json!(list), st.acl.tokens_index))
+}
+
+fn acl_token_read(inner: &Inner, authz: &Authorizer, id: &str) -> Result<Resp, Box<Resp>> {
+    if id != authz.accessor {
+        acl_need(authz, Level::Read)?;
+    }
+    let st = inner.state();
+    let Some(t) = st.acl.tokens.get(id) else {
+        return Err(Box::new(text(
+            404,
+            "Requested token does not exist: ACL not found",
+        )));
+    };
+    let mut v = st.acl.token_json(t);
+    if id != authz.accessor && !authz.allowed_global("acl", Level::Write) {
+        v["SecretID"] = json!("<hidden>");
+    }
+    Ok(acl_read_resp(v, t.modify_index))
+}
+
+fn acl_token_write(
+    inner: &Inner,
+    authz: &Authorizer,
+    url_id: Option<&str>,
+    body: &[u8],
+) -> Result<Resp, Box<Resp>> {
+    const S: &str = "ACLToken";
+    acl_need(authz, Level::Write)?;
+    let obj = acl_body(body, "Token")?;
+    let bad = |e: String| Box::new(text(400, &e));
+    let body_accessor = str_field(&obj, S, "AccessorID").map_err(bad)?;
+    let body_secret = str_field(&obj, S, "SecretID").map_err(bad)?;
+    let description = str_field(&obj, S, "Description").map_err(bad)?;
+    let local = bool_field(&obj, S, "Local").map_err(bad)?;
+    if let Some(u) = url_id {
+        if !body_accessor.is_empty() && body_accessor != u {
+            return Err(bad(
+                "Token Accessor ID in URL and payload do not match".to_string()
+            ));
+        }
+    }
+    let err500 = |m: String| Box::new(text(500, &m));
+    for (what, v) in [("AccessorID", &body_accessor), ("SecretID", &body_secret)] {
+        if !v.is_empty() && !is_uuid(v) && v != acl::ANONYMOUS_SECRET {
+            return Err(err500(format!(
+                "Invalid Token: {what} must be a valid UUID"
+            )));
+        }
+    }
+    let services = identities(&obj, "ServiceIdentities", "ServiceName")?;
+    let nodes = identities(&obj, "NodeIdentities", "NodeName")?;
+    let accessor = url_id.map(str::to_string).unwrap_or(body_accessor);
+    let v = inner.write(|st| {
+        let policies = resolve_links(st, &obj, "Policies", true)?;
+        let roles = resolve_links(st, &obj, "Roles", false)?;
+        let existing = match url_id {
+            Some(id) => match st.acl.tokens.get(id) {
+                Some(t) => Some(t.clone()),
+                None => return Err(err500(format!("Cannot find token {id:?}"))),
+            },
+            None => None,
+        };
+        if let Some(t) = &existing {
+            if !body_secret.is_empty() && body_secret != t.secret {
+                return Err(err500(
+                    "Changing a token's SecretID is not permitted".to_string(),
+                ));
+            }
+            if local != t.local && obj.keys().any(|k| k.eq_ignore_ascii_case("local")) {
+                return Err(err500(
+                    "Cannot toggle local mode of 00000000-0000-0000-0000-000000000000"
+                        .replace("00000000-0000-0000-0000-000000000000", &t.accessor),
+                ));
+            }
+        } else {
+            if !accessor.is_empty() && st.acl.tokens.contains_key(&accessor) {
+                return Err(err500(
+                    "Invalid Token: AccessorID is already in use".to_string(),
+                ));
+            }
+            if !body_secret.is_empty() && st.acl.token_by_secret(&body_secret).is_some() {
+                return Err(err500(
+                    "Invalid Token: SecretID is already in use".to_string(),
+                ));
+            }
+        }
+        let idx = st.apply();
+        let token = acl::Token {
+            accessor: if accessor.is_empty() {
+                super::uuid_v4()
+            } else {
+                accessor.clone()
+            },
+            secret: existing
+                .as_ref()
+                .map(|t| t.secret.clone())
+                .unwrap_or_else(|| {
+                    if body_secret.is_empty() {
+                        super::uuid_v4()
+                    } else {
+                        body_secret.clone()
+                    }
+                }),
+            hash: acl::content_hash(&[&description, &policies.join(","), &roles.join(",")]),
+            description: description.clone(),
+            policies,
+            roles,
+            service_identities: services.clone(),
+            node_identities: nodes.clone(),
+            local: existing.as_ref().map(|t| t.local).unwrap_or(local),
+            create_time: existing
+                .as_ref()
+                .map(|t| t.create_time.clone())
+                .unwrap_or_else(acl::now_rfc3339),
+            create_index: existing.as_ref().map(|t| t.create_index).unwrap_or(idx),
+            modify_index: idx,
+        };
+        let v = st.acl.token_json(&token);
+        st.acl.tokens.insert(token.accessor.clone(), token);
+        st.acl.tokens_index = idx;
+        Ok(v)
+    })?;
+    Ok(json_resp(200, &v))
+}
+
+fn acl_token_clone(
+    inner: &Inner,
+    authz: &Authorizer,
+    id: &str,
+    body: &[u8],
+) -> Result<Resp, Box<Resp>> {
+    acl_need(authz, Level::Write)?;
+    let obj = acl_body(body, "Token")?;
+    let description =
+        str_field(&obj, "ACLToken", "Description").map_err(|e| Box::new(text(400, &e)))?;
+    let v = inner.write(|st| {
+        let Some(src) = st.acl.tokens.get(id).cloned() else {
+            return Err(Box::new(text(403, "ACL not found")));
+        };
+        if src.accessor == acl::ANONYMOUS_ACCESSOR {
+            return Err(Box::new(text(
+                500,
+                "Cannot clone a token that does not exist or is the anonymous token",
+            )));
+        }
+        let idx = st.apply();
+        let mut t = src;
+        t.accessor = super::uuid_v4();
+        t.secret = super::uuid_v4();
+        if !description.is_empty() {
+            t.description = description.clone();
+        }
+        t.create_time = acl::now_rfc3339();
+        t.create_index = idx;
+        t.modify_index = idx;
+        let v = st.acl.token_json(&t);
+        st.acl.tokens.insert(t.accessor.clone(), t);
+        st.acl.tokens_index = idx;
+        Ok(v)
+    })?;
+    Ok(json_resp(200, &v))
+}
+
+fn acl_token_delete(inner: &Inner, authz: &Authorizer, id: &str) -> Result<Resp, Box<Resp>> {
+    acl_need(authz, Level::Write)?;
+    inner.write(|st| {
+        if id == acl::ANONYMOUS_ACCESSOR {
+            return Err(Box::new(text(
+                500,
+                "Delete operation not permitted on the anonymous token",
+            )));
+        }
+        if id == authz.accessor {
+            return Err(Box::new(text(
+                500,
+                "Deletion of the request's authorization token is not permitted",
+            )));
+        }
+        if st.acl.tokens.contains_key(id) {
+            let idx = st.apply();
+            st.acl.tokens.remove(id);
+            st.acl.tokens_index = idx;
+        }
+        Ok(())
+    })?;
+    Ok(json_resp(200, &json!(true)))
+}
+
+/// A 36-character UUID-like string (Consul's check is not RFC-strict).
+fn is_uuid(s: &str) -> bool {
+    s.len() == 36
+        && s.char_indices().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => c == '-',
+            _ => c.is_ascii_hexdigit(),
+        })
 }

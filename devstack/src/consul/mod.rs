@@ -7,6 +7,7 @@
 //! (default 1) API requests wait `M` ms and/or fail with that status and body.
 //! `GET /_sim/faults` shows the pending fault, `DELETE /_sim/faults` clears it.
 
+pub mod acl;
 mod api;
 pub mod state;
 
@@ -35,6 +36,9 @@ pub struct SimOptions {
     pub version: String,
     /// Address to bind; `127.0.0.1:0` lets the OS choose the port.
     pub bind: SocketAddr,
+    /// ACLs enabled (default policy `deny`), not bootstrapped; see
+    /// [`ConsulSimHandle::acl_bootstrap`].
+    pub acl_enabled: bool,
 }
 
 impl Default for SimOptions {
@@ -44,6 +48,7 @@ impl Default for SimOptions {
             node_name: "devstack".into(),
             version: "1.20.1".into(),
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            acl_enabled: false,
         }
     }
 }
@@ -101,7 +106,11 @@ impl ConsulSim {
     pub async fn start(opts: SimOptions) -> std::io::Result<ConsulSimHandle> {
         let listener = TcpListener::bind(opts.bind).await?;
         let addr = listener.local_addr()?;
-        let st = State::new(&opts.node_name);
+        let mut st = State::new(&opts.node_name);
+        if opts.acl_enabled {
+            let idx = st.apply();
+            st.acl.enable(idx);
+        }
         let (changes, _) = watch::channel(st.raft_index);
         let inner = Arc::new(Inner {
             node_id: uuid_v4(),
@@ -168,6 +177,16 @@ impl ConsulSimHandle {
         self.inner.state().raft_index
     }
 
+    /// Bootstraps the ACL system as `PUT /v1/acl/bootstrap` does and returns the
+    /// management token's SecretID.
+    pub fn acl_bootstrap(&self) -> Result<String, String> {
+        let (status, body) = api::acl_bootstrap_secret(&self.inner);
+        match status {
+            200 => Ok(body),
+            _ => Err(body),
+        }
+    }
+
     /// Installs a fault, as `POST /_sim/faults` does.
     pub fn inject_fault(&self, fault: Fault) {
         *self.inner.fault.lock().unwrap_or_else(|p| p.into_inner()) = Some(fault);
@@ -213,7 +232,7 @@ async fn handle(inner: Arc<Inner>, req: Request<Incoming>) -> Resp {
             if let Some(status) = fault.status {
                 let body = fault.body.unwrap_or_else(|| default_fault_body(status));
                 let mut resp = text(status, &body);
-                add_acl_policy_header(&mut resp);
+                add_acl_policy_header(&inner, &mut resp);
                 return resp;
             }
         }
@@ -223,21 +242,25 @@ async fn handle(inner: Arc<Inner>, req: Request<Incoming>) -> Resp {
         Ok(b) => b.to_bytes(),
         Err(_) => {
             let mut resp = text(413, "http: request body too large");
-            add_acl_policy_header(&mut resp);
+            add_acl_policy_header(&inner, &mut resp);
             return resp;
         }
     };
     let mut resp = api::route(&inner, &parts, body).await;
     if path.starts_with("/v1/") {
-        add_acl_policy_header(&mut resp);
+        add_acl_policy_header(&inner, &mut resp);
     }
     resp
 }
 
-fn add_acl_policy_header(resp: &mut Resp) {
+fn add_acl_policy_header(inner: &Inner, resp: &mut Resp) {
+    let deny = {
+        let st = inner.state();
+        st.acl.enabled && st.acl.default_deny
+    };
     resp.headers_mut().insert(
         "X-Consul-Default-Acl-Policy",
-        HeaderValue::from_static("allow"),
+        HeaderValue::from_static(if deny { "deny" } else { "allow" }),
     );
 }
 

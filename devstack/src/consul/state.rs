@@ -76,6 +76,8 @@ pub struct State {
     /// Max index of the `nodes` table.
     pub nodes_index: u64,
     pub node_create_index: u64,
+    /// The ACL tables.
+    pub acl: super::acl::AclState,
 }
 
 impl State {
@@ -93,6 +95,7 @@ impl State {
             checks_index: 0,
             nodes_index: 0,
             node_create_index: 0,
+            acl: super::acl::AclState::default(),
         };
         // Raft bootstrap entries (configuration, barrier, leader election...).
         st.raft_index = 10;

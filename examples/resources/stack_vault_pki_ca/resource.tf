@@ -14,6 +14,10 @@ resource "stack_vault_pki_ca" "connect" {
   # Plans made within 30 days of the intermediate's expiry rotate it in place.
   rotate_intermediate_before = "720h"
 
+  # Written into certificates issued from now on (both mounts get the same lists).
+  issuing_certificates    = ["https://vault.example.com:8200/v1/connect_inter/ca"]
+  crl_distribution_points = ["https://vault.example.com:8200/v1/connect_inter/crl"]
+
   role {
     name             = "web"
     allowed_domains  = ["example.com"]

@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 use stack_core::vault::pki::{
     parse_rfc3339, rfc3339, CertificateInfo, GenerateIntermediateRequest, GenerateRootRequest,
-    PkiRoleRequest, SignIntermediateRequest,
+    PkiRoleRequest, PkiUrls, SignIntermediateRequest,
 };
 use stack_core::vault::{MountConfigInput, MountInfo, MountRequest, MountTuneRequest};
 use stack_core::VaultClient;
@@ -77,6 +77,12 @@ pub struct VaultPkiCaModel {
     pub intermediate_expiry: Option<String>,
     /// Issuing CA first, root last.
     pub ca_chain: Option<Vec<String>>,
+    /// AIA issuing-certificate URLs on every managed mount.
+    pub issuing_certificates: Option<Vec<String>>,
+    /// CRL distribution points on every managed mount.
+    pub crl_distribution_points: Option<Vec<String>>,
+    /// OCSP servers on every managed mount.
+    pub ocsp_servers: Option<Vec<String>>,
 }
 
 const TYPE: &str = "stack_vault_pki_ca";
@@ -98,6 +104,40 @@ const INTERMEDIATE_COMPUTED: &[&str] = &[
     "intermediate_expiry",
     "ca_chain",
 ];
+
+/// The `config/urls` lists, written identically to the root and the intermediate mount.
+const URL_ATTRS: &[&str] = &[
+    "issuing_certificates",
+    "crl_distribution_points",
+    "ocsp_servers",
+];
+
+/// Why `u` is not an absolute http(s) URL with a host, if it is not.
+fn url_problem(u: &str) -> Option<&'static str> {
+    let lower = u.to_ascii_lowercase();
+    let Some(rest) = ["http://", "https://"]
+        .iter()
+        .find_map(|scheme| lower.strip_prefix(scheme))
+    else {
+        return Some("it does not start with http:// or https://");
+    };
+    if u.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Some("it contains whitespace or control characters");
+    }
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host_port = authority.rsplit('@').next().unwrap_or_default();
+    let host = if host_port.starts_with('[') {
+        host_port
+            .split_once(']')
+            .map_or("", |(h, _)| h.trim_start_matches('['))
+    } else {
+        host_port.split(':').next().unwrap_or_default()
+    };
+    if host.is_empty() {
+        return Some("it has no host");
+    }
+    None
+}
 
 fn valid_bits(key_type: &str) -> &'static [i64] {
     if key_type == "rsa" {
@@ -230,6 +270,15 @@ impl VaultPkiCaModel {
         self.max_lease_ttl.as_deref().unwrap_or(self.eff().int_ttl)
     }
 
+    /// The URL lists to write; unset means none (empty lists clear the mount's).
+    fn urls(&self) -> PkiUrls {
+        PkiUrls {
+            issuing_certificates: self.issuing_certificates.clone().unwrap_or_default(),
+            crl_distribution_points: self.crl_distribution_points.clone().unwrap_or_default(),
+            ocsp_servers: self.ocsp_servers.clone().unwrap_or_default(),
+        }
+    }
+
     fn clear_computed(&mut self) {
         self.root_certificate = None;
         self.root_issuer_id = None;
@@ -346,6 +395,35 @@ async fn write_roles(
     Ok(())
 }
 
+/// Writes the URL lists to the root and (when there is one) the intermediate mount.
+async fn write_urls(
+    v: &VaultClient,
+    m: &VaultPkiCaModel,
+    action: &'static str,
+) -> Result<(), Diags> {
+    let e = m.eff();
+    let urls = m.urls();
+    for mount in std::iter::once(e.root).chain(e.int) {
+        v.pki_write_urls(mount, &urls).await.map_err(fail(action))?;
+    }
+    Ok(())
+}
+
+/// One URL list as observed: the first mount whose list differs from `state` (drift on either
+/// mount shows), else `state`; null stays null while the server has none.
+fn observed_urls(state: &Option<Vec<String>>, mounts: &[&Vec<String>]) -> Option<Vec<String>> {
+    let want = state.clone().unwrap_or_default();
+    let got = mounts
+        .iter()
+        .find(|l| ***l != want)
+        .map_or(want, |l| (*l).clone());
+    if got.is_empty() && state.is_none() {
+        None
+    } else {
+        Some(got)
+    }
+}
+
 fn parse_cert(pem: &str, what: &str) -> Result<CertificateInfo, Diags> {
     CertificateInfo::from_pem(pem).ok_or_else(|| {
         Diagnostic::error(
@@ -403,11 +481,14 @@ async fn observe(v: &VaultClient, m: &VaultPkiCaModel) -> Result<Option<VaultPki
         out.intermediate_ttl = Some(DEFAULT_INTERMEDIATE_TTL.to_owned());
     }
 
+    let mut url_sets = vec![v.pki_read_urls(e.root).await.map_err(fail(READ))?];
+
     let mut issuing_exists = true;
     if let Some(int) = e.int {
         out.clear_intermediate();
         match mounts.get(&format!("{int}/")) {
             Some(im) if im.mount_type == "pki" => {
+                url_sets.push(v.pki_read_urls(int).await.map_err(fail(READ))?);
                 let issuers = v.pki_list_issuers(int).await.map_err(fail(READ))?;
                 let want = match &m.intermediate_issuer_id {
                     Some(id) => Some(id.clone()),
@@ -440,6 +521,16 @@ async fn observe(v: &VaultClient, m: &VaultPkiCaModel) -> Result<Option<VaultPki
             }
         }
     }
+    let pick =
+        |f: fn(&PkiUrls) -> &Vec<String>| -> Vec<&Vec<String>> { url_sets.iter().map(f).collect() };
+    out.issuing_certificates =
+        observed_urls(&m.issuing_certificates, &pick(|u| &u.issuing_certificates));
+    out.crl_distribution_points = observed_urls(
+        &m.crl_distribution_points,
+        &pick(|u| &u.crl_distribution_points),
+    );
+    out.ocsp_servers = observed_urls(&m.ocsp_servers, &pick(|u| &u.ocsp_servers));
+
     let expected = secs(Some(out.root_mount_max()));
     if expected != Some(root_mount.config.max_lease_ttl) {
         let actual = Some(fmt_duration(root_mount.config.max_lease_ttl));
@@ -578,6 +669,7 @@ async fn create_in(
             .map_err(fail(CREATE))?;
     }
     write_roles(v, plan, CREATE).await?;
+    write_urls(v, plan, CREATE).await?;
     finish(v, out, CREATE).await
 }
 
@@ -594,6 +686,9 @@ async fn finish(
             o.root_ttl = m.root_ttl.clone();
             o.intermediate_ttl = m.intermediate_ttl.clone();
             o.max_lease_ttl = m.max_lease_ttl.clone();
+            o.issuing_certificates = m.issuing_certificates.clone();
+            o.crl_distribution_points = m.crl_distribution_points.clone();
+            o.ocsp_servers = m.ocsp_servers.clone();
             Ok(o)
         }
         None => Err(Diagnostic::error(
@@ -620,7 +715,7 @@ fn schema_block() -> Block {
             .doc(doc)
     };
     Block::new(
-        "A whole CA chain in Vault or OpenBao: a PKI engine at `root_path` with an internal root CA (its private key never leaves the server) and, optionally, a second PKI engine at `intermediate_path` with an intermediate CA signed by that root. Optional `role` blocks are created on the issuing mount (the intermediate when there is one, else the root).\n\nThis is the Vault side of Consul Connect's Vault CA provider: point Consul's `RootPKIPath` and `IntermediatePKIPath` at the two mounts.\n\nOnly `root_path`, `common_name`, `key_type` and `key_bits` force a new resource. TTL, role and `intermediate_path` changes are in-place updates. With `rotate_intermediate_before`, a plan made when the intermediate is that close to expiry shows an in-place rotation: a new intermediate key and certificate become the default issuer, and the old issuer stays in the mount until it expires.\n\nA `pki` engine that already exists at `root_path` or `intermediate_path` is reused (a plan warns about it), and destroying the resource unmounts both engines.",
+        "A whole CA chain in Vault or OpenBao: a PKI engine at `root_path` with an internal root CA (its private key never leaves the server) and, optionally, a second PKI engine at `intermediate_path` with an intermediate CA signed by that root. Optional `role` blocks are created on the issuing mount (the intermediate when there is one, else the root).\n\nThis is the Vault side of Consul Connect's Vault CA provider: point Consul's `RootPKIPath` and `IntermediatePKIPath` at the two mounts.\n\nOnly `root_path`, `common_name`, `key_type` and `key_bits` force a new resource. TTL, role, URL and `intermediate_path` changes are in-place updates. With `rotate_intermediate_before`, a plan made when the intermediate is that close to expiry shows an in-place rotation: a new intermediate key and certificate become the default issuer, and the old issuer stays in the mount until it expires.\n\nA `pki` engine that already exists at `root_path` or `intermediate_path` is reused (a plan warns about it), and destroying the resource unmounts both engines.",
     )
     .attr(
         Attribute::string("id")
@@ -688,6 +783,21 @@ fn schema_block() -> Block {
             .computed()
             .use_state_for_unknown()
             .doc("The chain of the issuing CA as PEM certificates: the intermediate first (when there is one), the root last."),
+    )
+    .attr(
+        Attribute::string_list("issuing_certificates")
+            .optional()
+            .doc("URLs where the issuing CA certificate can be fetched, written into the Authority Information Access extension of certificates issued from now on, e.g. `[\"https://vault.example.com/v1/pki_int/ca\"]`. Set on the root and the intermediate mount (`<mount>/config/urls`). Each entry must be an absolute `http://` or `https://` URL. Unset means none: the mounts' lists are kept empty. A change is an in-place update."),
+    )
+    .attr(
+        Attribute::string_list("crl_distribution_points")
+            .optional()
+            .doc("CRL distribution point URLs written into certificates issued from now on, e.g. `[\"https://vault.example.com/v1/pki_int/crl\"]`. Set on both mounts like `issuing_certificates`; absolute `http(s)` URLs only; unset means none."),
+    )
+    .attr(
+        Attribute::string_list("ocsp_servers")
+            .optional()
+            .doc("OCSP responder URLs written into certificates issued from now on. Set on both mounts like `issuing_certificates`; absolute `http(s)` URLs only; unset means none."),
     )
     .block(NestedBlock::list(
         "role",
@@ -797,6 +907,20 @@ fn check_config(config: &Value) -> Diags {
                             .at(at("rotate_intermediate_before")),
                         );
                     }
+                }
+            }
+        }
+    }
+    for name in URL_ATTRS {
+        if let Value::List(items) = config.get(name) {
+            for (i, item) in items.iter().enumerate() {
+                let Some(u) = item.as_str() else { continue };
+                if let Some(why) = url_problem(u) {
+                    d.attr_error(
+                        at(name).index(i),
+                        "Invalid URL",
+                        format!("{u:?} is not an absolute http(s) URL: {why}. Use e.g. \"https://vault.example.com/v1/pki/ca\"."),
+                    );
                 }
             }
         }
@@ -1028,6 +1152,7 @@ impl Resource for VaultPkiCa {
                 .map_err(fail(UPDATE))?;
         }
         write_roles(v, &plan, UPDATE).await?;
+        write_urls(v, &plan, UPDATE).await?;
         let keep: Vec<&str> = plan
             .role
             .iter()
@@ -1201,6 +1326,33 @@ mod tests {
         assert!(positive_duration(&"0".into()).is_err());
         assert!(positive_duration(&"1x".into()).is_err());
         assert!(positive_duration(&"1h30m".into()).is_ok());
+    }
+
+    #[test]
+    fn urls_checked_per_entry() {
+        for ok in [
+            "http://a/ca",
+            "https://vault.example.com:8200/v1/pki/ca",
+            "HTTPS://[::1]:8200/x",
+            "http://user@host",
+        ] {
+            assert_eq!(url_problem(ok), None, "{ok}");
+        }
+        for bad in [
+            "vault/ca",
+            "ftp://a/ca",
+            "https://",
+            "http:///ca",
+            "http://a b",
+            "http://:80/x",
+        ] {
+            assert!(url_problem(bad).is_some(), "{bad}");
+        }
+        let d = check_config(&cfg(&[(
+            "crl_distribution_points",
+            Value::List(vec!["https://ok/crl".into(), "nope".into(), Value::Unknown]),
+        )]));
+        assert_eq!(errors_at(&d), vec!["crl_distribution_points[1]"], "{d}");
     }
 
     #[test]

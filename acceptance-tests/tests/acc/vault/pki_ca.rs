@@ -1,7 +1,8 @@
 //! `stack_vault_pki_ca` end to end: a root + intermediate chain checked with `openssl verify`, a
 //! leaf issued through a role, in-place role updates and role drift, rotation of a short-lived
-//! intermediate, an out-of-band unmount, import by both ID forms, bad input rejected before
-//! anything is mounted, a half-way failure that leaves no mount behind, destroy.
+//! intermediate, AIA/CRL/OCSP URLs on both mounts, an out-of-band unmount, import by both ID
+//! forms, bad input rejected before anything is mounted, a half-way failure that leaves no mount
+//! behind, destroy.
 
 use std::process::Command;
 
@@ -651,4 +652,181 @@ fn vault_pki_ca_intermediate_added_moved_removed() {
 
     tf.destroy();
     assert_eq!(mount_type(bao, &root), None);
+}
+
+/// `<mount>/config/urls` as the server has it, one list per attribute.
+fn urls(bao: &Bao, mount: &str) -> Value {
+    let d = get_data(bao, &format!("/v1/{mount}/config/urls"));
+    json!({
+        "issuing_certificates": d["issuing_certificates"],
+        "crl_distribution_points": d["crl_distribution_points"],
+        "ocsp_servers": d["ocsp_servers"],
+    })
+}
+
+fn url_config(issuing: &str, crl: &str, ocsp: &str) -> String {
+    let mut out = String::new();
+    for (name, list) in [
+        ("issuing_certificates", issuing),
+        ("crl_distribution_points", crl),
+        ("ocsp_servers", ocsp),
+    ] {
+        if !list.is_empty() {
+            out.push_str(&format!("  {name} = [{list}]\n"));
+        }
+    }
+    out
+}
+
+fn openssl_text(pem: &str) -> String {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir.path().join("c.pem");
+    std::fs::write(&p, pem).expect("write");
+    let out = Command::new("openssl")
+        .args(["x509", "-noout", "-text", "-in"])
+        .arg(&p)
+        .output()
+        .unwrap_or_else(|e| panic!("openssl is required for this test: {e}"));
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// URLs land on both mounts and in issued leaves, change in place (no new CA), drift on either
+/// mount shows in the plan, removal clears them, and a bad entry fails at plan naming it.
+#[test]
+fn vault_pki_ca_urls() {
+    let bao = Bao::shared();
+    let root = random_name("acc-pki-url");
+    let int = random_name("acc-pki-url-int");
+    let tf = workdir(bao);
+    let issuing = "\"https://pki.example.com/v1/ca\", \"http://backup.example.com/ca\"";
+    let extra = url_config(
+        issuing,
+        "\"https://pki.example.com/v1/crl\"",
+        "\"https://ocsp.example.com\"",
+    );
+    let ca = |extra: &str| {
+        config(&Ca {
+            root: &root,
+            int: Some(&int),
+            extra,
+            roles: WEB_ROLE,
+        })
+    };
+    tf.write_config(&ca(&extra));
+    tf.init();
+    tf.apply();
+    tf.assert_plan_empty();
+    let want = json!({
+        "issuing_certificates": ["https://pki.example.com/v1/ca", "http://backup.example.com/ca"],
+        "crl_distribution_points": ["https://pki.example.com/v1/crl"],
+        "ocsp_servers": ["https://ocsp.example.com"],
+    });
+    assert_eq!(urls(bao, &root), want);
+    assert_eq!(urls(bao, &int), want);
+    let a = attrs(&tf);
+    assert_eq!(a["issuing_certificates"], want["issuing_certificates"]);
+    let (root_id, int_id) = (s(&a, "root_issuer_id"), s(&a, "intermediate_issuer_id"));
+    // They take effect: a leaf issued through the role carries them.
+    let r = api(
+        bao,
+        "POST",
+        &format!("/v1/{int}/issue/web"),
+        Some(json!({"common_name": "a.example.com", "ttl": "1h"})),
+    );
+    assert!(r.is_success(), "{}", r.body);
+    let leaf = r.json().expect("json")["data"]["certificate"]
+        .as_str()
+        .expect("certificate")
+        .to_string();
+    let text = openssl_text(&leaf);
+    for url in [
+        "CA Issuers - URI:https://pki.example.com/v1/ca",
+        "OCSP - URI:https://ocsp.example.com",
+        "URI:https://pki.example.com/v1/crl",
+    ] {
+        assert!(text.contains(url), "{url} missing in leaf:\n{text}");
+    }
+
+    // A change is an in-place update that keeps both CAs.
+    let extra = url_config(
+        issuing,
+        "\"https://pki.example.com/v1/crl2\"",
+        "\"https://ocsp.example.com\"",
+    );
+    tf.write_config(&ca(&extra));
+    let out = expect_update_not_replace(&tf);
+    assert!(out.contains("crl2"), "{out}");
+    tf.apply();
+    tf.assert_plan_empty();
+    for m in [&root, &int] {
+        assert_eq!(
+            urls(bao, m)["crl_distribution_points"],
+            json!(["https://pki.example.com/v1/crl2"]),
+            "{m}"
+        );
+    }
+    let a = attrs(&tf);
+    assert_eq!(s(&a, "root_issuer_id"), root_id);
+    assert_eq!(s(&a, "intermediate_issuer_id"), int_id);
+
+    // Out-of-band changes on either mount show in the next plan and are put back.
+    for (m, body) in [
+        (&int, json!({"ocsp_servers": ["http://evil.example.com"]})),
+        (&root, json!({"issuing_certificates": []})),
+    ] {
+        let r = api(bao, "POST", &format!("/v1/{m}/config/urls"), Some(body));
+        assert!(r.is_success(), "{}", r.body);
+        expect_update_not_replace(&tf);
+        tf.apply();
+        tf.assert_plan_empty();
+        assert_eq!(urls(bao, &root), urls(bao, &int));
+        assert_eq!(
+            urls(bao, m)["ocsp_servers"],
+            json!(["https://ocsp.example.com"])
+        );
+        assert_eq!(
+            urls(bao, m)["issuing_certificates"],
+            want["issuing_certificates"]
+        );
+    }
+
+    // A bad entry fails at plan, naming it, and nothing is written.
+    let before = urls(bao, &int);
+    tf.write_config(&ca(&url_config(
+        "\"https://pki.example.com/v1/ca\", \"pki.example.com/ca\"",
+        "",
+        "",
+    )));
+    let err = tf.plan_expect_error();
+    assert!(
+        err.contains("Invalid URL") && err.contains("\"pki.example.com/ca\" is not an absolute"),
+        "{err}"
+    );
+    assert!(err.contains("issuing_certificates"), "{err}");
+    assert_eq!(urls(bao, &int), before);
+
+    // Removing them clears both mounts in place; server drift with none configured shows too.
+    tf.write_config(&ca(""));
+    expect_update_not_replace(&tf);
+    tf.apply();
+    tf.assert_plan_empty();
+    let empty =
+        json!({"issuing_certificates": [], "crl_distribution_points": [], "ocsp_servers": []});
+    assert_eq!(urls(bao, &root), empty);
+    assert_eq!(urls(bao, &int), empty);
+    let r = api(
+        bao,
+        "POST",
+        &format!("/v1/{int}/config/urls"),
+        Some(json!({"crl_distribution_points": ["http://x.example.com/crl"]})),
+    );
+    assert!(r.is_success(), "{}", r.body);
+    expect_update_not_replace(&tf);
+    tf.apply();
+    assert_eq!(urls(bao, &int), empty);
+
+    tf.destroy();
+    assert_eq!(mount_type(bao, &root), None);
+    assert_eq!(mount_type(bao, &int), None);
 }

@@ -1,0 +1,205 @@
+//! In-process simulator of the Nomad HTTP API (v1), held to the real server's contract:
+//! plain-text error bodies with Nomad's status codes, PascalCase JSON, nanosecond
+//! durations, CAS on variables, `EnforceIndex` on job registration, and blocking queries
+//! with the `X-Nomad-*` headers.
+//!
+//! The simulated agent is a single dev-mode server + client (`nomad agent -dev`): it has one
+//! node, and tasks of every driver except `raw_exec` are simulated as running. Not
+//! simulated yet: `/v1/jobs/parse` (HCL2), deployments and `update` blocks, workload
+//! identity, `raw_exec` execution, service registration in Consul, ACLs.
+
+mod api;
+pub mod state;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinSet;
+
+use self::state::State;
+
+/// Options of a simulated agent (a single dev-mode server and client).
+#[derive(Debug, Clone)]
+pub struct NomadSimOptions {
+    pub region: String,
+    pub datacenter: String,
+    pub node_name: String,
+    pub version: String,
+    /// Address to bind; `127.0.0.1:0` lets the OS choose the port.
+    pub bind: SocketAddr,
+}
+
+impl Default for NomadSimOptions {
+    fn default() -> Self {
+        NomadSimOptions {
+            region: "global".into(),
+            datacenter: "dc1".into(),
+            node_name: "devstack".into(),
+            version: "1.10.3".into(),
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+        }
+    }
+}
+
+pub(crate) struct Inner {
+    pub(crate) opts: NomadSimOptions,
+    pub(crate) node_id: String,
+    pub(crate) state: Mutex<State>,
+    /// Carries the raft index; blocking queries wait on it.
+    pub(crate) changes: watch::Sender<u64>,
+}
+
+impl Inner {
+    pub(crate) fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs a write against the state and wakes blocking queries.
+    pub(crate) fn write<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
+        let mut st = self.state();
+        let out = f(&mut st);
+        let idx = st.raft_index;
+        drop(st);
+        self.changes.send_replace(idx);
+        out
+    }
+}
+
+/// The simulator entry point.
+pub struct NomadSim;
+
+impl NomadSim {
+    /// Binds `opts.bind` and serves the API until the handle is dropped or shut down.
+    pub async fn start(opts: NomadSimOptions) -> std::io::Result<NomadSimHandle> {
+        let listener = TcpListener::bind(opts.bind).await?;
+        let addr = listener.local_addr()?;
+        let st = State::new();
+        let (changes, _) = watch::channel(st.raft_index);
+        let inner = Arc::new(Inner {
+            node_id: crate::consul::uuid_v4(),
+            opts,
+            state: Mutex::new(st),
+            changes,
+        });
+        let (stop_tx, mut stop_rx) = oneshot::channel::<()>();
+        let served = inner.clone();
+        let task = tokio::spawn(async move {
+            let mut conns = JoinSet::new();
+            loop {
+                tokio::select! {
+                    _ = &mut stop_rx => break,
+                    accepted = listener.accept() => {
+                        let Ok((stream, _)) = accepted else { continue };
+                        let inner = served.clone();
+                        conns.spawn(async move {
+                            let svc = hyper::service::service_fn(move |req| {
+                                let inner = inner.clone();
+                                async move { Ok::<_, Infallible>(handle(inner, req).await) }
+                            });
+                            let _ = hyper::server::conn::http1::Builder::new()
+                                .serve_connection(TokioIo::new(stream), svc)
+                                .await;
+                        });
+                    }
+                    Some(_) = conns.join_next(), if !conns.is_empty() => {}
+                }
+            }
+            conns.abort_all();
+        });
+        Ok(NomadSimHandle {
+            addr,
+            stop: Some(stop_tx),
+            task: Some(task),
+            inner,
+        })
+    }
+}
+
+/// A running simulator. Dropping it stops the server.
+pub struct NomadSimHandle {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+    inner: Arc<Inner>,
+}
+
+impl NomadSimHandle {
+    /// The bound address (`127.0.0.1:<port>`).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The current raft index.
+    pub fn raft_index(&self) -> u64 {
+        self.inner.state().raft_index
+    }
+
+    /// Stops the server and waits for it.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for NomadSimHandle {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+pub(crate) type Resp = Response<Full<Bytes>>;
+
+/// Hard cap on any request body the simulator reads.
+const MAX_REQUEST_BODY: usize = 16 * 1024 * 1024;
+
+async fn handle(inner: Arc<Inner>, req: Request<Incoming>) -> Resp {
+    let (parts, body) = req.into_parts();
+    let body = match Limited::new(body, MAX_REQUEST_BODY).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(_) => return text(413, "http: request body too large"),
+    };
+    api::route(&inner, &parts, body).await
+}
+
+/// A plain-text response, as Nomad writes errors.
+pub(crate) fn text(status: u16, body: &str) -> Resp {
+    let mut r = Response::new(Full::new(Bytes::from(body.to_string())));
+    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if !body.is_empty() {
+        r.headers_mut().insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+    }
+    r
+}
+
+/// A JSON response (minimised, as Nomad without `?pretty`).
+pub(crate) fn json_resp(status: u16, v: &Value) -> Resp {
+    let body = serde_json::to_vec(v).unwrap_or_default();
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
+}
