@@ -5,5 +5,6 @@
 
 pub mod consul;
 pub mod duration;
+mod http;
 pub mod nomad;
 pub mod stack;

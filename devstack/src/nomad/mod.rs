@@ -11,7 +11,6 @@
 mod api;
 pub mod state;
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -19,11 +18,9 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch};
-use tokio::task::JoinSet;
 
 use self::state::State;
 
@@ -90,31 +87,7 @@ impl NomadSim {
             state: Mutex::new(st),
             changes,
         });
-        let (stop_tx, mut stop_rx) = oneshot::channel::<()>();
-        let served = inner.clone();
-        let task = tokio::spawn(async move {
-            let mut conns = JoinSet::new();
-            loop {
-                tokio::select! {
-                    _ = &mut stop_rx => break,
-                    accepted = listener.accept() => {
-                        let Ok((stream, _)) = accepted else { continue };
-                        let inner = served.clone();
-                        conns.spawn(async move {
-                            let svc = hyper::service::service_fn(move |req| {
-                                let inner = inner.clone();
-                                async move { Ok::<_, Infallible>(handle(inner, req).await) }
-                            });
-                            let _ = hyper::server::conn::http1::Builder::new()
-                                .serve_connection(TokioIo::new(stream), svc)
-                                .await;
-                        });
-                    }
-                    Some(_) = conns.join_next(), if !conns.is_empty() => {}
-                }
-            }
-            conns.abort_all();
-        });
+        let (stop_tx, task) = crate::http::serve(listener, inner.clone(), handle);
         Ok(NomadSimHandle {
             addr,
             stop: Some(stop_tx),
