@@ -101,6 +101,8 @@ pub struct Response {
     path: String,
     address: String,
     status: u16,
+    /// Blocking-query index (`X-Consul-Index` / `X-Nomad-Index`), if the server sent one.
+    index: Option<u64>,
     body: Vec<u8>,
 }
 
@@ -111,6 +113,7 @@ impl fmt::Debug for Response {
             .field("method", &self.method)
             .field("path", &self.path)
             .field("status", &self.status)
+            .field("index", &self.index)
             .field("body_len", &self.body.len())
             .finish()
     }
@@ -127,6 +130,11 @@ impl Response {
     /// The HTTP status code.
     pub fn status(&self) -> u16 {
         self.status
+    }
+
+    /// The raft index of a Consul or Nomad answer (`X-Consul-Index` / `X-Nomad-Index`).
+    pub fn index(&self) -> Option<u64> {
+        self.index
     }
 
     /// `true` for 204 and for a body that is empty or only whitespace.
@@ -350,6 +358,13 @@ impl Transport {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
+        let index = ["x-consul-index", "x-nomad-index"].iter().find_map(|h| {
+            response
+                .headers()
+                .get(*h)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+        });
         let body = match response.bytes().await {
             Ok(b) => b.to_vec(),
             Err(e) => return transport(e),
@@ -361,6 +376,7 @@ impl Transport {
                 path: call.path.to_owned(),
                 address: self.address.clone(),
                 status,
+                index,
                 body,
             });
         }

@@ -1,4 +1,4 @@
-//! Typed API clients for Vault/OpenBao (and later Consul and Nomad).
+//! Typed API clients for Vault/OpenBao, Consul and Nomad.
 //!
 //! No Terraform types live here. Every client shares the same pieces:
 //! [`Error`] (one error type with [`Product`] and status predicates),
@@ -19,15 +19,21 @@
 #![warn(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod api;
+pub mod consul;
 pub mod error;
 pub mod http;
 pub mod retry;
 pub mod secret;
+pub mod nomad;
 pub mod tls;
 pub mod vault;
 
+pub use api::EndpointConfig;
+pub use consul::{ConsulClient, ConsulConfig};
 pub use error::{Error, Product};
 pub use http::{Method, Response};
+pub use nomad::{NomadClient, NomadConfig};
 pub use retry::RetryPolicy;
 pub use secret::Secret;
 pub use tls::TlsConfig;

@@ -2,11 +2,14 @@
 //! product's standard environment variables. Clients are built when a resource first needs them,
 //! so a configuration whose values are unknown at plan time still plans.
 
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use stack_core::vault::{VaultClient, VaultConfig};
-use stack_core::{RetryPolicy, Secret, TlsConfig};
+use stack_core::{
+    ConsulClient, ConsulConfig, EndpointConfig, NomadClient, NomadConfig, RetryPolicy, Secret,
+    TlsConfig,
+};
 use tf_framework::schema::validators::parse_duration;
 use tf_framework::{Attribute, Block, Diagnostic, Diags, NestedBlock, Schema, Value};
 
@@ -53,12 +56,14 @@ struct Endpoint {
     address: Setting,
     address_env: &'static str,
     token: Setting,
+    /// `<kv mount>/<path>` of a KV v2 secret whose `token` key holds the token.
+    token_vault_path: Setting,
     ca_cert_file: Setting,
     client_cert_file: Setting,
     client_key_file: Setting,
     skip_verify: Setting,
     namespace: Setting,
-    #[allow(dead_code)] // Nomad region / Consul datacenter: read by their clients
+    /// Nomad region / Consul datacenter.
     region: Setting,
     /// Retries after the first attempt (Vault: `max_retries` / `VAULT_MAX_RETRIES`).
     max_retries: Setting,
@@ -177,14 +182,17 @@ fn check_timeout(v: &Value) -> Result<(), (String, String)> {
     }
 }
 
+/// A client built for one token, reused while the token stays the same.
+type Cached<C> = Mutex<Option<(Option<String>, C)>>;
+
 /// What every resource call receives: resolved settings and lazily built clients.
 pub struct ProviderData {
     vault: Endpoint,
-    #[allow(dead_code)] // consumed by the Consul resources
     consul: Endpoint,
-    #[allow(dead_code)] // consumed by the Nomad resources
     nomad: Endpoint,
     vault_client: OnceLock<VaultClient>,
+    consul_client: Cached<ConsulClient>,
+    nomad_client: Cached<NomadClient>,
 }
 
 impl ProviderData {
@@ -200,6 +208,7 @@ impl ProviderData {
             address: Setting::resolve(c, "address", &["CONSUL_HTTP_ADDR"]),
             address_env: "CONSUL_HTTP_ADDR",
             token: Setting::resolve(c, "token", &["CONSUL_HTTP_TOKEN"]),
+            token_vault_path: Setting::resolve(c, "token_vault_path", &[]),
             ca_cert_file: Setting::resolve(c, "ca_cert_file", &["CONSUL_CACERT"]),
             client_cert_file: Setting::resolve(c, "client_cert_file", &["CONSUL_CLIENT_CERT"]),
             client_key_file: Setting::resolve(c, "client_key_file", &["CONSUL_CLIENT_KEY"]),
@@ -218,6 +227,16 @@ impl ProviderData {
                 consul.address = Setting::Set(format!("{scheme}://{a}"));
             }
         }
+        for (block, b) in [("consul", c), ("nomad", n)] {
+            if !b.get("token").is_null() && !b.get("token_vault_path").is_null() {
+                return Err(Diagnostic::error(
+                    "Conflicting token settings",
+                    format!("Set either `{block}.token` or `{block}.token_vault_path`, not both."),
+                )
+                .at(tf_framework::AttributePath::root(block).attr("token_vault_path"))
+                .into());
+            }
+        }
         Ok(ProviderData {
             vault: Endpoint {
                 product: "Vault",
@@ -225,6 +244,7 @@ impl ProviderData {
                 address: Setting::resolve(v, "address", &["VAULT_ADDR", "BAO_ADDR"]),
                 address_env: "VAULT_ADDR",
                 token: Setting::resolve(v, "token", &["VAULT_TOKEN", "BAO_TOKEN"]),
+                token_vault_path: Setting::Absent,
                 ca_cert_file: Setting::resolve(v, "ca_cert_file", &["VAULT_CACERT"]),
                 client_cert_file: Setting::resolve(v, "client_cert_file", &["VAULT_CLIENT_CERT"]),
                 client_key_file: Setting::resolve(v, "client_key_file", &["VAULT_CLIENT_KEY"]),
@@ -243,6 +263,7 @@ impl ProviderData {
                 address: Setting::resolve(n, "address", &["NOMAD_ADDR"]),
                 address_env: "NOMAD_ADDR",
                 token: Setting::resolve(n, "token", &["NOMAD_TOKEN"]),
+                token_vault_path: Setting::resolve(n, "token_vault_path", &[]),
                 ca_cert_file: Setting::resolve(n, "ca_cert_file", &["NOMAD_CACERT"]),
                 client_cert_file: Setting::resolve(n, "client_cert_file", &["NOMAD_CLIENT_CERT"]),
                 client_key_file: Setting::resolve(n, "client_key_file", &["NOMAD_CLIENT_KEY"]),
@@ -255,6 +276,8 @@ impl ProviderData {
                 timeout_env: "",
             },
             vault_client: OnceLock::new(),
+            consul_client: Mutex::new(None),
+            nomad_client: Mutex::new(None),
         })
     }
 
@@ -294,6 +317,126 @@ impl ProviderData {
     }
 }
 
+impl ProviderData {
+    /// The Consul client. With `consul.token_vault_path` the token is read from Vault now, at
+    /// call time, so a token that an earlier resource of the same apply wrote is found.
+    pub async fn consul(&self) -> Result<ConsulClient, Diags> {
+        let e = &self.consul;
+        let token = self.token(e).await?;
+        if let Some(c) = cached(&self.consul_client, &token) {
+            return Ok(c);
+        }
+        let client = self.consul_with_token(token.clone())?;
+        store(&self.consul_client, token, client.clone());
+        Ok(client)
+    }
+
+    /// The Nomad client; see [`ProviderData::consul`] for `token_vault_path`.
+    pub async fn nomad(&self) -> Result<NomadClient, Diags> {
+        let e = &self.nomad;
+        let token = self.token(e).await?;
+        if let Some(c) = cached(&self.nomad_client, &token) {
+            return Ok(c);
+        }
+        let client = self.nomad_with_token(token.clone())?;
+        store(&self.nomad_client, token, client.clone());
+        Ok(client)
+    }
+
+    /// A Consul client with the given token instead of the configured one (`None`: anonymous),
+    /// e.g. for the ACL bootstrap, which must not wait for a token that does not exist yet.
+    pub fn consul_with_token(&self, token: Option<String>) -> Result<ConsulClient, Diags> {
+        let e = &self.consul;
+        let mut config = ConsulConfig::new(e.require_address()?);
+        config.endpoint = self.endpoint_config(e, token)?;
+        config.datacenter = e.region.value().map(str::to_string);
+        ConsulClient::new(config).map_err(|err| {
+            Diags::from(Diagnostic::error("Invalid Consul settings", err.to_string()))
+        })
+    }
+
+    /// A Nomad client with the given token instead of the configured one (`None`: anonymous).
+    pub fn nomad_with_token(&self, token: Option<String>) -> Result<NomadClient, Diags> {
+        let e = &self.nomad;
+        let mut config = NomadConfig::new(e.require_address()?);
+        config.endpoint = self.endpoint_config(e, token)?;
+        config.region = e.region.value().map(str::to_string);
+        config.namespace = e.namespace.value().map(str::to_string);
+        NomadClient::new(config).map_err(|err| {
+            Diags::from(Diagnostic::error("Invalid Nomad settings", err.to_string()))
+        })
+    }
+
+    /// The address Vault is reached at (for products that must reach it too).
+    pub fn vault_address(&self) -> Result<String, Diags> {
+        Ok(self.vault()?.address().to_string())
+    }
+
+    fn endpoint_config(&self, e: &Endpoint, token: Option<String>) -> Result<EndpointConfig, Diags> {
+        let mut config = EndpointConfig::new(e.require_address()?);
+        config.token = token.map(Secret::new);
+        config.tls = e.tls();
+        Ok(config)
+    }
+
+    /// The token of `e`: its `token` setting, or the `token` key of the KV v2 secret at
+    /// `token_vault_path`, read from Vault on every call.
+    async fn token(&self, e: &Endpoint) -> Result<Option<String>, Diags> {
+        let unknown = |attr: &str| -> Diags {
+            Diagnostic::error(
+                format!("{} {attr} not known yet", e.product),
+                format!("The provider's `{}.{attr}` depends on a value that is only known after apply.", e.block),
+            )
+            .into()
+        };
+        let path = match (&e.token_vault_path, &e.token) {
+            (Setting::Unknown, _) => return Err(unknown("token_vault_path")),
+            (Setting::Set(p), _) => p.clone(),
+            (Setting::Absent, Setting::Set(t)) => {
+                tf_framework::log::register_secret(t);
+                return Ok(Some(t.clone()));
+            }
+            (Setting::Absent, Setting::Unknown) => return Err(unknown("token")),
+            (Setting::Absent, Setting::Absent) => return Ok(None),
+        };
+        let at = |detail: String| -> Diags {
+            Diagnostic::error(format!("Cannot read the {} token from Vault", e.product), detail).into()
+        };
+        let vault = self.vault()?;
+        let mount = vault
+            .kv2_find_mount(&path)
+            .await
+            .map_err(|err| at(format!("`{}.token_vault_path` = {path:?}: {}", e.block, err.report())))?
+            .filter(|m| m.is_kv_v2())
+            .ok_or_else(|| at(format!("`{}.token_vault_path` = {path:?} is not under a KV version 2 mount. Name it the way `vault kv get` does: `<mount>/<path>`, e.g. `secret/bootstrap/{}`.", e.block, e.block)))?;
+        let rel = path.trim_matches('/').strip_prefix(mount.path.as_str()).unwrap_or("").trim_matches('/').to_string();
+        let secret = vault
+            .kv2_read(&mount.path, &rel, None)
+            .await
+            .map_err(|err| at(format!("`{}.token_vault_path` = {path:?}: {}", e.block, err.report())))?
+            .ok_or_else(|| at(format!("The secret {path:?} does not exist (yet). If a resource of this configuration writes it (stack_{}_acl_bootstrap), make the resources that use the token depend on that resource with `depends_on`.", e.block)))?;
+        let token = secret
+            .data
+            .as_ref()
+            .and_then(|d| d.get("token"))
+            .and_then(|v| v.as_str())
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| at(format!("The secret {path:?} has no non-empty `token` key.")))?
+            .to_string();
+        tf_framework::log::register_secret(&token);
+        Ok(Some(token))
+    }
+}
+
+fn cached<C: Clone>(slot: &Cached<C>, token: &Option<String>) -> Option<C> {
+    let guard = slot.lock().unwrap_or_else(|p| p.into_inner());
+    guard.as_ref().filter(|(t, _)| t == token).map(|(_, c)| c.clone())
+}
+
+fn store<C>(slot: &Cached<C>, token: Option<String>, client: C) {
+    *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some((token, client));
+}
+
 fn endpoint_block(product: &str, env: &str, example: &str, extra: Vec<Attribute>) -> Block {
     let mut b = Block::new(&format!("How to reach {product}. Every setting falls back to {product}'s standard environment variable."))
         .attr(Attribute::string("address").optional().doc(&format!("{product} API address, e.g. `{example}`. Defaults to `{env}`.")))
@@ -306,6 +449,10 @@ fn endpoint_block(product: &str, env: &str, example: &str, extra: Vec<Attribute>
         b = b.attr(a);
     }
     b
+}
+
+fn token_vault_path(product: &str) -> Attribute {
+    Attribute::string("token_vault_path").optional().doc(&format!("Instead of `token`: a KV version 2 secret in Vault, named the way `vault kv get` names it (`<mount>/<path>`, e.g. `secret/bootstrap/{product}`), whose key `token` holds the token. It is read when a call is made, not when the provider is configured, so `stack_{product}_acl_bootstrap` can write it earlier in the same apply; the token never enters state."))
 }
 
 /// The `provider "stack" {}` schema.
@@ -324,6 +471,7 @@ pub fn schema() -> Schema {
                 "consul",
                 endpoint_block("Consul", "CONSUL_HTTP_ADDR", "http://127.0.0.1:8500", vec![
                     Attribute::bool("ssl").optional().doc("Use HTTPS when `address` has no scheme. Defaults to `CONSUL_HTTP_SSL`."),
+                    token_vault_path("consul"),
                     Attribute::string("datacenter").optional().doc("Consul datacenter."),
                 ]),
             ))
@@ -332,6 +480,7 @@ pub fn schema() -> Schema {
                 endpoint_block("Nomad", "NOMAD_ADDR", "http://127.0.0.1:4646", vec![
                     Attribute::string("region").optional().doc("Nomad region. Defaults to `NOMAD_REGION`."),
                     Attribute::string("namespace").optional().doc("Nomad namespace. Defaults to `NOMAD_NAMESPACE`."),
+                    token_vault_path("nomad"),
                 ]),
             )),
     )

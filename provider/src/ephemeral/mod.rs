@@ -5,6 +5,7 @@ use tf_framework::DynEphemeral;
 
 use crate::ProviderData;
 
+pub mod consul_acl_token;
 pub mod vault_database_credentials;
 pub mod vault_kv_secret;
 
@@ -13,5 +14,6 @@ pub fn all() -> Vec<Box<dyn DynEphemeral<ProviderData>>> {
     vec![
         Box::new(vault_kv_secret::VaultKvSecretEphemeral),
         Box::new(vault_database_credentials::VaultDatabaseCredentials),
+        Box::new(consul_acl_token::ConsulAclTokenEphemeral),
     ]
 }

@@ -43,7 +43,7 @@ fn positive(v: &Value) -> Result<(), (String, String)> {
 
 /// Says why nothing could be read: wrong mount, no secret, or a missing/deleted version.
 async fn explain(vault: &VaultClient, mount: &str, path: &str, version: Option<u64>) -> Diags {
-    if let Err(d) = ensure_kv2(vault, mount, path).await {
+    if let Err(d) = ensure_kv2(vault, mount, path, "mount").await {
         return d;
     }
     let meta = match vault.kv2_read_metadata(mount, path).await {

@@ -103,14 +103,19 @@ pub(crate) fn to_strings(
 
 /// Checks that `mount` is a KV version 2 mount before anything is written; errors name the mount
 /// type that was found.
-pub(crate) async fn ensure_kv2(vault: &VaultClient, mount: &str, path: &str) -> Result<(), Diags> {
-    let at = AttributePath::root("mount");
+pub(crate) async fn ensure_kv2(
+    vault: &VaultClient,
+    mount: &str,
+    path: &str,
+    attr: &str,
+) -> Result<(), Diags> {
+    let at = AttributePath::root(attr);
     let found = vault
         .kv2_find_mount(&format!("{mount}/{path}"))
         .await
         .map_err(|e| {
             Diags::from(diag_at(
-                "check the mount of stack_vault_kv_secret",
+                "check the KV mount",
                 &e,
                 at.clone(),
             ))
@@ -125,12 +130,12 @@ pub(crate) async fn ensure_kv2(vault: &VaultClient, mount: &str, path: &str) -> 
             let rest = format!("{mount}/{path}");
             let rest = rest.strip_prefix(&format!("{}/", m.path)).unwrap_or(&rest);
             format!(
-                "{mount:?} is not a mount: it lies inside the KV version 2 mount {:?}. Set mount = {:?} and path = {rest:?}.",
+                "{mount:?} is not a mount: it lies inside the KV version 2 mount {:?}. Use the mount {:?} and the path {rest:?} below it.",
                 m.path, m.path
             )
         }
         Some(m) => format!(
-            "No secrets engine is mounted at {mount:?}; the path belongs to the mount {:?} ({}). Set `mount` to a KV version 2 mount.",
+            "No secrets engine is mounted at {mount:?}; the path belongs to the mount {:?} ({}). Use a KV version 2 mount.",
             m.path,
             m.describe()
         ),
@@ -401,7 +406,7 @@ impl Resource for VaultKvSecret {
         plan: VaultKvSecretModel,
     ) -> Result<VaultKvSecretModel, Diags> {
         let vault = ctx.vault()?;
-        ensure_kv2(vault, plan.mount(), plan.path()).await?;
+        ensure_kv2(vault, plan.mount(), plan.path(), "mount").await?;
         // cas = 0: never take over a secret that already exists.
         let version = Self::write_data(vault, &plan, 0, "create stack_vault_kv_secret").await?;
         if plan.custom_metadata.as_ref().is_some_and(|m| !m.is_empty()) {
