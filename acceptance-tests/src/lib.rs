@@ -9,5 +9,6 @@ pub mod harness;
 
 pub use harness::bao::{Bao, BaoOptions};
 pub use harness::postgres::Postgres;
+pub use harness::sims::{Acl, Consul, Nomad};
 pub use harness::terraform::{PlanOutcome, TfOutput, TfWorkdir};
 pub use harness::{http_request, random_name, tools, HttpResponse};

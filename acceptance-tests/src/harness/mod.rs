@@ -9,6 +9,7 @@
 
 pub mod bao;
 pub mod postgres;
+pub mod sims;
 pub mod terraform;
 pub mod tools;
 

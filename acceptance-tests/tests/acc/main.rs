@@ -3,5 +3,6 @@
 
 mod binary;
 mod common;
+mod consul;
 mod release;
 mod vault;

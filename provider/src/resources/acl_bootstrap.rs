@@ -29,8 +29,8 @@ pub trait BootstrapTarget: Send + Sync + 'static {
     const PRODUCT: &'static str;
     /// Provider block name (`consul` / `nomad`).
     const BLOCK: &'static str;
-    /// Where the reset index goes.
-    const RESET_FILE: &'static str;
+    /// Where the `acl-bootstrap-reset` file goes.
+    const RESET_DIR: &'static str;
     /// Bootstraps with an anonymous client.
     fn bootstrap(ctx: &ProviderData) -> impl Future<Output = Result<Outcome, Diags>> + Send;
     /// The accessor of `token`, `None` if the server no longer knows it.
@@ -99,7 +99,7 @@ impl<P: BootstrapTarget> Resource for AclBootstrap<P> {
         let (accessor, secret) = match P::bootstrap(ctx).await? {
             Outcome::Done(a, s) => (a, s),
             Outcome::AlreadyDone(message, reset) => {
-                let reset = reset.map_or_else(String::new, |i| format!(" To bootstrap again, write {i} to `{}`, then apply again.", P::RESET_FILE));
+                let reset = reset.map_or_else(String::new, |i| format!(" To bootstrap again, write {i} to a file named `acl-bootstrap-reset` in {}, then apply again.", P::RESET_DIR));
                 return Err(Diagnostic::error(
                     format!("{} ACLs are already bootstrapped", P::PRODUCT),
                     format!("{} answered: {message}.{reset} If the management token is already in Vault, point the provider's `{}.token_vault_path` at it instead of using this resource.", P::PRODUCT, P::BLOCK),
@@ -113,7 +113,7 @@ impl<P: BootstrapTarget> Resource for AclBootstrap<P> {
             .map_err(|e| {
                 Diags::from(Diagnostic::error(
                     format!("{} ACLs bootstrapped, but the token could not be stored in Vault", P::PRODUCT),
-                    format!("{}\n\nThe management token (accessor {accessor}) exists in {} but is saved nowhere. Reset the bootstrap (`{}`) and apply again.", e.report(), P::PRODUCT, P::RESET_FILE),
+                    format!("{}\n\nThe management token (accessor {accessor}) exists in {} but is saved nowhere. Reset the bootstrap (`acl-bootstrap-reset` in {}) and apply again.", e.report(), P::PRODUCT, P::RESET_DIR),
                 )
                 .at(AttributePath::root("vault_kv_path")))
             })?;

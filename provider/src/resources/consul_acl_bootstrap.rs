@@ -17,7 +17,7 @@ impl BootstrapTarget for Consul {
     const TYPE_NAME: &'static str = "stack_consul_acl_bootstrap";
     const PRODUCT: &'static str = "Consul";
     const BLOCK: &'static str = "consul";
-    const RESET_FILE: &'static str = "acl-bootstrap-reset in the Consul leader's data directory";
+    const RESET_DIR: &'static str = "the Consul leader's data directory";
 
     async fn bootstrap(ctx: &ProviderData) -> Result<Outcome, Diags> {
         let client = ctx.consul_with_token(None)?;

@@ -17,7 +17,7 @@ impl BootstrapTarget for Nomad {
     const TYPE_NAME: &'static str = "stack_nomad_acl_bootstrap";
     const PRODUCT: &'static str = "Nomad";
     const BLOCK: &'static str = "nomad";
-    const RESET_FILE: &'static str = "acl-bootstrap-reset in the Nomad leader's server data directory";
+    const RESET_DIR: &'static str = "the Nomad leader's server data directory";
 
     async fn bootstrap(ctx: &ProviderData) -> Result<Outcome, Diags> {
         let client = ctx.nomad_with_token(None)?;

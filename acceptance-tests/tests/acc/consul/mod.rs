@@ -1,0 +1,4 @@
+//! Consul resources against the Consul simulator (stack-devstack) and real OpenBao.
+
+mod acl;
+mod intention;
