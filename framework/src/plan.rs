@@ -158,7 +158,8 @@ fn mark_unknown(block: &Block, prior: &Value, config: &Value, planned: &mut Valu
     }
 }
 
-fn replace_paths(
+/// Paths of `requires_replace` attributes and blocks whose planned value differs from `prior`.
+pub fn replace_paths(
     block: &Block,
     prior: &Value,
     planned: &Value,

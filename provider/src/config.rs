@@ -497,6 +497,7 @@ mod tests {
             address: Setting::Absent,
             address_env: "VAULT_ADDR",
             token: Setting::Absent,
+            token_vault_path: Setting::Absent,
             ca_cert_file: Setting::Absent,
             client_cert_file: Setting::Absent,
             client_key_file: Setting::Absent,

@@ -179,7 +179,7 @@ mod tests {
     #[test]
     fn rules() {
         assert!(check_rules("service_prefix \"\" {\n  policy = \"read\"\n}\nnode_prefix \"\" { policy = \"read\" }\noperator = \"read\"\n").is_ok());
-        assert!(check_rules("service \"web\" { policy = \"write\"\n intentions = \"read\" }").is_ok());
+        assert!(check_rules("service \"web\" {\n  policy     = \"write\"\n  intentions = \"read\"\n}\n").is_ok());
         let (_, d) = check_rules("# c\nservice \"web\" {\n  policy = \"writ\"\n}\n").expect_err("level");
         assert!(d.contains("line 2") || d.contains("line 3"), "{d}");
         assert!(check_rules("servise \"web\" { policy = \"read\" }").is_err());

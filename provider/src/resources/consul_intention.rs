@@ -104,14 +104,14 @@ impl ConsulIntentionModel {
     }
 }
 
-async fn upsert(ctx: &ProviderData, m: &ConsulIntentionModel, action: &'static str) -> Result<ConsulIntentionModel, Diags> {
-    let (source, destination) = m.names();
-    let mut src = json!({"Name": source, "Action": m.action.clone().unwrap_or_default()});
-    if let Some(d) = m.description.as_ref().filter(|d| !d.is_empty()) {
+/// Sets `source`'s action (and description) in `destination`'s entry, keeping other sources.
+pub(crate) async fn set_source(consul: &ConsulClient, source: &str, destination: &str, action: &str, description: Option<&str>) -> Result<(), stack_core::Error> {
+    let mut src = json!({"Name": source, "Action": action});
+    if let Some(d) = description.filter(|d| !d.is_empty()) {
         src["Description"] = json!(d);
     }
-    merge(&ctx.consul().await?, &destination, |sources| {
-        match sources.iter_mut().find(|s| is_ours(s, &source)) {
+    merge(consul, destination, |sources| {
+        match sources.iter_mut().find(|s| is_ours(s, source)) {
             Some(existing) => {
                 let obj = existing.as_object_mut();
                 if let (Some(obj), Some(new)) = (obj, src.as_object()) {
@@ -128,7 +128,35 @@ async fn upsert(ctx: &ProviderData, m: &ConsulIntentionModel, action: &'static s
         true
     })
     .await
-    .map_err(fail(action))?;
+}
+
+/// Removes `source` from `destination`'s entry (the entry goes when it is left empty).
+pub(crate) async fn remove_source(consul: &ConsulClient, source: &str, destination: &str) -> Result<(), stack_core::Error> {
+    merge(consul, destination, |sources| {
+        let before = sources.len();
+        sources.retain(|s| !is_ours(s, source));
+        sources.len() != before
+    })
+    .await
+}
+
+/// `source`'s action in `destination`'s entry, if it has one there.
+pub(crate) async fn source_action(consul: &ConsulClient, source: &str, destination: &str) -> Result<Option<(String, String)>, stack_core::Error> {
+    let Some(entry) = consul.config_entry(KIND, destination).await? else { return Ok(None) };
+    let sources = entry.body.get("Sources").and_then(Json::as_array).cloned().unwrap_or_default();
+    Ok(sources.iter().find(|s| is_ours(s, source)).map(|src| {
+        // An L7 (Permissions) intention has no Action: that reads as drift from ours.
+        let action = src.get("Action").and_then(Json::as_str).unwrap_or("").to_string();
+        let description = src.get("Description").and_then(Json::as_str).unwrap_or("").to_string();
+        (action, description)
+    }))
+}
+
+async fn upsert(ctx: &ProviderData, m: &ConsulIntentionModel, action: &'static str) -> Result<ConsulIntentionModel, Diags> {
+    let (source, destination) = m.names();
+    set_source(&ctx.consul().await?, &source, &destination, m.action.as_deref().unwrap_or_default(), m.description.as_deref())
+        .await
+        .map_err(fail(action))?;
     Ok(ConsulIntentionModel { id: Some(format!("{source}>{destination}")), ..m.clone() })
 }
 
@@ -154,13 +182,8 @@ impl Resource for ConsulIntention {
 
     async fn read(&self, ctx: &ProviderData, state: ConsulIntentionModel) -> Result<Option<ConsulIntentionModel>, Diags> {
         let (source, destination) = state.names();
-        let entry = ctx.consul().await?.config_entry(KIND, &destination).await.map_err(fail("read stack_consul_intention"))?;
-        let Some(entry) = entry else { return Ok(None) };
-        let sources = entry.body.get("Sources").and_then(Json::as_array).cloned().unwrap_or_default();
-        let Some(src) = sources.iter().find(|s| is_ours(s, &source)) else { return Ok(None) };
-        // An L7 (Permissions) intention has no Action: report it as drift from ours.
-        let action = src.get("Action").and_then(Json::as_str).unwrap_or("").to_string();
-        let description = src.get("Description").and_then(Json::as_str).unwrap_or("").to_string();
+        let found = source_action(&ctx.consul().await?, &source, &destination).await.map_err(fail("read stack_consul_intention"))?;
+        let Some((action, description)) = found else { return Ok(None) };
         Ok(Some(ConsulIntentionModel {
             id: Some(format!("{source}>{destination}")),
             action: Some(action),
@@ -175,13 +198,7 @@ impl Resource for ConsulIntention {
 
     async fn delete(&self, ctx: &ProviderData, state: ConsulIntentionModel) -> Result<(), Diags> {
         let (source, destination) = state.names();
-        merge(&ctx.consul().await?, &destination, |sources| {
-            let before = sources.len();
-            sources.retain(|s| !is_ours(s, &source));
-            sources.len() != before
-        })
-        .await
-        .map_err(fail("delete stack_consul_intention"))
+        remove_source(&ctx.consul().await?, &source, &destination).await.map_err(fail("delete stack_consul_intention"))
     }
 
     fn import(id: &str) -> Result<ConsulIntentionModel, Diags> {

@@ -8,10 +8,12 @@ mod acl_bootstrap;
 pub mod consul_acl_bootstrap;
 pub mod consul_acl_policy;
 pub mod consul_acl_token;
+pub mod consul_connect;
 pub mod consul_intention;
 mod mounts;
 pub mod nomad_acl_bootstrap;
 pub mod nomad_acl_policy;
+pub mod nomad_job_with_secrets;
 pub mod nomad_namespace;
 mod token_store;
 pub mod vault_audit;
@@ -34,8 +36,10 @@ pub fn all() -> Vec<Box<dyn DynResource<ProviderData>>> {
         Box::new(consul_acl_policy::ConsulAclPolicy),
         Box::new(consul_acl_token::ConsulAclToken),
         Box::new(consul_intention::ConsulIntention),
+        Box::new(consul_connect::ConsulConnect),
         Box::new(nomad_acl_bootstrap::NomadAclBootstrap::new()),
         Box::new(nomad_acl_policy::NomadAclPolicy),
         Box::new(nomad_namespace::NomadNamespace),
+        Box::new(nomad_job_with_secrets::NomadJobWithSecrets),
     ]
 }

@@ -166,7 +166,7 @@ fn fmt_duration(secs: u64) -> String {
 }
 
 /// `8760h` and `365d` are the same TTL.
-fn same_duration(a: &Value, b: &Value) -> bool {
+pub(crate) fn same_duration(a: &Value, b: &Value) -> bool {
     match (
         a.as_str().and_then(parse_duration),
         b.as_str().and_then(parse_duration),
@@ -176,7 +176,7 @@ fn same_duration(a: &Value, b: &Value) -> bool {
     }
 }
 
-fn positive_duration(v: &Value) -> Result<(), (String, String)> {
+pub(crate) fn positive_duration(v: &Value) -> Result<(), (String, String)> {
     match v.as_str() {
         Some(s) if parse_duration(s).is_some_and(|n| n > 0) => Ok(()),
         Some(s) => Err((
