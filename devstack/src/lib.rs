@@ -5,6 +5,8 @@
 
 pub mod consul;
 pub mod duration;
+pub mod faults;
 mod http;
 pub mod nomad;
+pub mod postgres;
 pub mod stack;

@@ -1,5 +1,9 @@
 //! `stack-devstack up [--env-file PATH] [--consul auto|sim|real] [--nomad auto|sim|real]
 //! [--acl bootstrapped|fresh|off] [--postgres]`
+//!
+//! Starts OpenBao, Consul and Nomad (real binaries when on PATH with `auto`, else the
+//! simulators) and, with `--postgres`, PostgreSQL; writes the `export` lines; runs until
+//! SIGINT/SIGTERM, then stops every child and removes its data.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -81,7 +85,15 @@ async fn wait_for_signal() {
 }
 
 async fn run(cli: Cli) -> Result<(), String> {
-    let stack = Stack::up(&cli.up).await?;
+    // A signal during start-up drops the half-started stack (children are killed on drop,
+    // data dirs removed).
+    let stack = tokio::select! {
+        r = Stack::up(&cli.up) => r?,
+        _ = wait_for_signal() => {
+            eprintln!("stack-devstack: interrupted during start-up");
+            return Ok(());
+        }
+    };
     let exports = stack.export_lines();
     match &cli.env_file {
         Some(path) => {

@@ -1,5 +1,6 @@
-//! The processes behind `stack-devstack up`: OpenBao in dev mode and Consul (the in-process
-//! simulator, or `consul agent -dev` when the binary is available and wanted).
+//! The processes behind `stack-devstack up`: OpenBao in dev mode, Consul and Nomad (the
+//! in-process simulators, or `consul agent -dev` / `nomad agent -dev` when the binaries are
+//! available and wanted), and optionally PostgreSQL.
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -10,6 +11,7 @@ use tokio::process::{Child, Command};
 
 use crate::consul::{ConsulSim, ConsulSimHandle, SimOptions};
 use crate::nomad::{NomadSim, NomadSimHandle, NomadSimOptions};
+use crate::postgres::Postgres;
 
 /// How a service is provided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,7 +64,7 @@ impl std::str::FromStr for AclMode {
 #[derive(Debug, Clone)]
 pub struct UpOptions {
     pub consul: Provide,
-    /// `None` when `--nomad` was not given.
+    /// `--nomad`; `None` means the default, `auto`. Nomad always starts.
     pub nomad: Option<Provide>,
     pub acl: AclMode,
     pub postgres: bool,
@@ -97,121 +99,204 @@ enum NomadRunning {
     },
 }
 
+impl NomadRunning {
+    fn addr(&self) -> SocketAddr {
+        match self {
+            NomadRunning::Sim(h) => h.addr(),
+            NomadRunning::Real { addr, .. } => *addr,
+        }
+    }
+
+    async fn stop(self) {
+        match self {
+            NomadRunning::Sim(h) => h.shutdown().await,
+            NomadRunning::Real { mut child, .. } => stop_child(&mut child).await,
+        }
+    }
+}
+
+impl ConsulRunning {
+    async fn stop(self) {
+        match self {
+            ConsulRunning::Sim(h) => h.shutdown().await,
+            ConsulRunning::Real { mut child, .. } => stop_child(&mut child).await,
+        }
+    }
+}
+
+/// OpenBao started but not necessarily healthy yet.
+struct Bao {
+    child: Child,
+    dir: tempfile::TempDir,
+    addr: String,
+    token: String,
+}
+
+/// Consul and Nomad, started and (with `--acl bootstrapped`) bootstrapped.
+struct Orchestrators {
+    consul: ConsulRunning,
+    consul_token: Option<String>,
+    nomad: NomadRunning,
+    nomad_token: Option<String>,
+    /// Since the start of `Stack::up`: Consul healthy (and bootstrapped), then Nomad.
+    consul_ready: Duration,
+    nomad_ready: Duration,
+}
+
 /// A running stack. Call [`Stack::down`] to stop it; dropping it kills the children.
 pub struct Stack {
     bao: Child,
     _bao_dir: tempfile::TempDir,
-    consul: ConsulRunning,
+    consul: Option<ConsulRunning>,
     nomad: Option<NomadRunning>,
+    postgres: Option<Postgres>,
     env: Vec<(String, String)>,
     summary: Vec<String>,
+    timings: Vec<(String, Duration)>,
 }
 
 impl Stack {
-    /// Starts every component and waits until each is healthy.
+    /// Starts every component and waits until each is healthy. OpenBao, PostgreSQL and the
+    /// Consul → Nomad chain start concurrently (OpenBao's start-up dominates).
     pub async fn up(opts: &UpOptions) -> Result<Stack, String> {
-        if opts.nomad == Some(Provide::Real) && which("nomad").is_none() {
+        let nomad_mode = opts.nomad.unwrap_or(Provide::Auto);
+        if nomad_mode == Provide::Real && which("nomad").is_none() {
             return Err("--nomad real: no `nomad` on PATH".to_string());
-        }
-        if opts.postgres {
-            return Err("--postgres: not implemented yet".to_string());
         }
         if opts.consul == Provide::Real && which("consul").is_none() {
             return Err("--consul real: no `consul` on PATH".to_string());
         }
+        if opts.postgres {
+            crate::postgres::find_bin_dir().map_err(|e| format!("--postgres: {e}"))?;
+        }
         let started = Instant::now();
-        let (bao, bao_dir, vault_addr, vault_token) = start_bao().await?;
-        let mut summary = vec![format!("vault  (openbao dev)        {vault_addr}")];
-        let consul = match start_consul(opts.consul, opts.acl).await {
-            Ok(c) => c,
-            Err(e) => {
-                let mut bao = bao;
-                stop_child(&mut bao).await;
-                return Err(e);
-            }
+        let mut bao = spawn_bao()?;
+        let vault_addr = bao.addr.clone();
+        let bao_ready = async {
+            let r = wait_bao(&mut bao).await;
+            (r, started.elapsed())
         };
-        let consul_addr = match &consul {
+        let orchestrators = start_orchestrators(opts, nomad_mode, &vault_addr, started);
+        let postgres = async {
+            if !opts.postgres {
+                return (Ok(None), Duration::ZERO);
+            }
+            let r = Postgres::start().await.map(Some);
+            (r, started.elapsed())
+        };
+        let ((bao_r, bao_t), orch_r, (pg_r, pg_t)) =
+            tokio::join!(bao_ready, orchestrators, postgres);
+        let failed: Vec<String> = [
+            bao_r.as_ref().err(),
+            orch_r.as_ref().err(),
+            pg_r.as_ref().err(),
+        ]
+        .into_iter()
+        .flatten()
+        .cloned()
+        .collect();
+        if !failed.is_empty() {
+            if let Ok(o) = orch_r {
+                o.nomad.stop().await;
+                o.consul.stop().await;
+            }
+            if let Ok(Some(pg)) = pg_r {
+                pg.stop().await;
+            }
+            stop_child(&mut bao.child).await;
+            return Err(failed.join("\n"));
+        }
+        let (Ok(orch), Ok(postgres)) = (orch_r, pg_r) else {
+            return Err("start-up failed".to_string());
+        };
+        let healthy = started.elapsed();
+
+        let mut summary = vec![format!("vault    real (openbao server -dev)  {vault_addr}")];
+        let consul_addr = match &orch.consul {
             ConsulRunning::Sim(h) => {
-                summary.push(format!("consul (simulator)         {}", h.url()));
+                summary.push(format!("consul   simulated                   {}", h.url()));
                 h.addr()
             }
             ConsulRunning::Real { addr, .. } => {
-                summary.push(format!("consul (consul agent -dev) http://{addr}"));
+                summary.push(format!(
+                    "consul   real (consul agent -dev)    http://{addr}"
+                ));
                 *addr
             }
         };
-        let consul_token = match opts.acl {
-            AclMode::Bootstrapped => match consul_acl_bootstrap(&consul).await {
-                Ok(t) => Some(t),
-                Err(e) => {
-                    let mut bao = bao;
-                    stop_child(&mut bao).await;
-                    if let ConsulRunning::Real { mut child, .. } = consul {
-                        stop_child(&mut child).await;
-                    }
-                    return Err(e);
-                }
-            },
-            AclMode::Fresh | AclMode::Off => None,
-        };
-        let nomad = match opts.nomad {
-            None => None,
-            Some(mode) => match start_nomad(mode).await {
-                Ok(n) => Some(n),
-                Err(e) => {
-                    let mut bao = bao;
-                    stop_child(&mut bao).await;
-                    if let ConsulRunning::Real { mut child, .. } = consul {
-                        stop_child(&mut child).await;
-                    }
-                    return Err(e);
-                }
-            },
-        };
-        let nomad_addr = match &nomad {
-            None => {
-                summary.push("nomad  not started (no --nomad)".to_string());
-                None
+        let nomad_addr = orch.nomad.addr();
+        summary.push(match &orch.nomad {
+            NomadRunning::Sim(_) => {
+                format!("nomad    simulated                   http://{nomad_addr}")
             }
-            Some(NomadRunning::Sim(h)) => {
-                summary.push(format!("nomad  (simulator)         {}", h.url()));
-                Some(h.addr())
+            NomadRunning::Real { .. } => {
+                format!("nomad    real (nomad agent -dev)     http://{nomad_addr}")
             }
-            Some(NomadRunning::Real { addr, .. }) => {
-                summary.push(format!("nomad  (nomad agent -dev)  http://{addr}"));
-                Some(*addr)
-            }
-        };
+        });
+        if let Some(pg) = &postgres {
+            summary.push(format!(
+                "postgres real (postgres {})          postgresql://{}@{}:{}/{}",
+                pg.bin_dir
+                    .parent()
+                    .and_then(|p| p.file_name())
+                    .map(|v| v.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                pg.user,
+                pg.host,
+                pg.port,
+                pg.database
+            ));
+        }
         let acl_text = match opts.acl {
-            AclMode::Bootstrapped => "bootstrapped (management token in CONSUL_HTTP_TOKEN)",
+            AclMode::Bootstrapped => {
+                "bootstrapped (management tokens in CONSUL_HTTP_TOKEN, NOMAD_TOKEN)"
+            }
             AclMode::Fresh => "on, not bootstrapped",
             AclMode::Off => "off",
         };
-        summary.push(format!(
-            "acl    {acl_text}; healthy in {:.2}s",
-            started.elapsed().as_secs_f64()
-        ));
+        summary.push(format!("acl      {acl_text}"));
+        summary.push(format!("healthy in {:.2}s", healthy.as_secs_f64()));
+
         let mut env = vec![
             ("VAULT_ADDR".to_string(), vault_addr),
-            ("VAULT_TOKEN".to_string(), vault_token),
+            ("VAULT_TOKEN".to_string(), bao.token.clone()),
             (
                 "CONSUL_HTTP_ADDR".to_string(),
                 format!("http://{consul_addr}"),
             ),
         ];
-        if let Some(t) = consul_token {
+        if let Some(t) = orch.consul_token {
             env.push(("CONSUL_HTTP_TOKEN".to_string(), t));
         }
-        if let Some(addr) = nomad_addr {
-            env.push(("NOMAD_ADDR".to_string(), format!("http://{addr}")));
+        env.push(("NOMAD_ADDR".to_string(), format!("http://{nomad_addr}")));
+        if let Some(t) = orch.nomad_token {
+            env.push(("NOMAD_TOKEN".to_string(), t));
         }
+        if let Some(pg) = &postgres {
+            env.push(("PGHOST".to_string(), pg.host.clone()));
+            env.push(("PGPORT".to_string(), pg.port.to_string()));
+            env.push(("PGUSER".to_string(), pg.user.clone()));
+            env.push(("PGPASSWORD".to_string(), pg.password.clone()));
+            env.push(("PGDATABASE".to_string(), pg.database.clone()));
+        }
+        let mut timings = vec![
+            ("vault".to_string(), bao_t),
+            ("consul".to_string(), orch.consul_ready),
+            ("nomad".to_string(), orch.nomad_ready),
+        ];
+        if postgres.is_some() {
+            timings.push(("postgres".to_string(), pg_t));
+        }
+        timings.push(("total".to_string(), healthy));
         Ok(Stack {
-            bao,
-            _bao_dir: bao_dir,
-            consul,
-            nomad,
+            bao: bao.child,
+            _bao_dir: bao.dir,
+            consul: Some(orch.consul),
+            nomad: Some(orch.nomad),
+            postgres,
             env,
             summary,
+            timings,
         })
     }
 
@@ -225,6 +310,11 @@ impl Stack {
         &self.summary
     }
 
+    /// When each component was healthy, measured from the start of [`Stack::up`].
+    pub fn timings(&self) -> &[(String, Duration)] {
+        &self.timings
+    }
+
     /// `export VAR='value'` lines, one per variable.
     pub fn export_lines(&self) -> String {
         self.env
@@ -235,19 +325,17 @@ impl Stack {
 
     /// Stops every child and removes its data.
     pub async fn down(mut self) {
-        match self.nomad.take() {
-            Some(NomadRunning::Real { mut child, .. }) => stop_child(&mut child).await,
-            Some(NomadRunning::Sim(h)) => h.shutdown().await,
-            None => {}
+        // Nomad first: its tasks may talk to the others.
+        if let Some(n) = self.nomad.take() {
+            n.stop().await;
         }
-        match &mut self.consul {
-            ConsulRunning::Sim(_) => {}
-            ConsulRunning::Real { child, .. } => stop_child(child).await,
+        if let Some(c) = self.consul.take() {
+            c.stop().await;
+        }
+        if let Some(pg) = self.postgres.take() {
+            pg.stop().await;
         }
         stop_child(&mut self.bao).await;
-        if let ConsulRunning::Sim(h) = self.consul {
-            h.shutdown().await;
-        }
     }
 }
 
@@ -333,7 +421,8 @@ pub fn which(name: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-async fn start_bao() -> Result<(Child, tempfile::TempDir, String, String), String> {
+/// Spawns OpenBao in dev mode (API audit creation allowed) on a free port.
+fn spawn_bao() -> Result<Bao, String> {
     let bin = find_bao()?;
     let dir = tempfile::Builder::new()
         .prefix("devstack-bao-")
@@ -349,7 +438,7 @@ async fn start_bao() -> Result<(Child, tempfile::TempDir, String, String), Strin
     let log = std::fs::File::create(dir.path().join("bao.log"))
         .map_err(|e| format!("creating bao log: {e}"))?;
     let log2 = log.try_clone().map_err(|e| e.to_string())?;
-    let mut child = Command::new(&bin)
+    let child = Command::new(&bin)
         .arg("server")
         .arg("-dev")
         .arg(format!("-dev-root-token-id={token}"))
@@ -364,25 +453,96 @@ async fn start_bao() -> Result<(Child, tempfile::TempDir, String, String), Strin
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| format!("starting {}: {e}", bin.display()))?;
+    Ok(Bao {
+        child,
+        dir,
+        addr,
+        token,
+    })
+}
+
+/// Health polls are this far apart: a dev server comes up in a few hundred ms, and a
+/// refused connection costs well under a millisecond, so a short interval adds little load
+/// and at most this much latency.
+const HEALTH_POLL: Duration = Duration::from_millis(10);
+
+/// Waits until OpenBao answers `GET /v1/sys/health` with 200 (unsealed, active).
+async fn wait_bao(bao: &mut Bao) -> Result<(), String> {
     let client = http_client()?;
     let deadline = Instant::now() + Duration::from_secs(30);
+    let url = format!("{}/v1/sys/health", bao.addr);
     loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            let log = std::fs::read_to_string(dir.path().join("bao.log")).unwrap_or_default();
+        if let Ok(Some(status)) = bao.child.try_wait() {
+            let log = std::fs::read_to_string(bao.dir.path().join("bao.log")).unwrap_or_default();
             return Err(format!("bao exited with {status} during start-up:\n{log}"));
         }
-        if let Ok(r) = client.get(format!("{addr}/v1/sys/health")).send().await {
+        if let Ok(r) = client.get(&url).send().await {
             if r.status().as_u16() == 200 {
-                break;
+                return Ok(());
             }
         }
         if Instant::now() > deadline {
-            let _ = child.kill().await;
             return Err("bao did not become healthy within 30s".to_string());
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(HEALTH_POLL).await;
     }
-    Ok((child, dir, addr, token))
+}
+
+/// Starts Consul, bootstraps its ACLs if asked, then Nomad wired to Vault and Consul.
+async fn start_orchestrators(
+    opts: &UpOptions,
+    nomad_mode: Provide,
+    vault_addr: &str,
+    started: Instant,
+) -> Result<Orchestrators, String> {
+    let consul = start_consul(opts.consul, opts.acl).await?;
+    let consul_token = match opts.acl {
+        AclMode::Bootstrapped => match consul_acl_bootstrap(&consul).await {
+            Ok(t) => Some(t),
+            Err(e) => {
+                consul.stop().await;
+                return Err(e);
+            }
+        },
+        AclMode::Fresh | AclMode::Off => None,
+    };
+    let consul_ready = started.elapsed();
+    let consul_addr = match &consul {
+        ConsulRunning::Sim(h) => h.addr(),
+        ConsulRunning::Real { addr, .. } => *addr,
+    };
+    let wiring = NomadWiring {
+        acl: opts.acl,
+        vault_addr: vault_addr.to_string(),
+        consul_addr: consul_addr.to_string(),
+        consul_token: consul_token.clone(),
+    };
+    let nomad = match start_nomad(nomad_mode, &wiring).await {
+        Ok(n) => n,
+        Err(e) => {
+            consul.stop().await;
+            return Err(e);
+        }
+    };
+    let nomad_token = match opts.acl {
+        AclMode::Bootstrapped => match nomad_acl_bootstrap(&nomad).await {
+            Ok(t) => Some(t),
+            Err(e) => {
+                nomad.stop().await;
+                consul.stop().await;
+                return Err(e);
+            }
+        },
+        AclMode::Fresh | AclMode::Off => None,
+    };
+    Ok(Orchestrators {
+        consul,
+        consul_token,
+        nomad,
+        nomad_token,
+        consul_ready,
+        nomad_ready: started.elapsed(),
+    })
 }
 
 fn http_client() -> Result<reqwest::Client, String> {
@@ -511,7 +671,7 @@ async fn start_real_consul(bin: &Path, acl: AclMode) -> Result<ConsulRunning, St
             let _ = child.kill().await;
             return Err("consul did not elect a leader within 30s".to_string());
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(HEALTH_POLL).await;
     }
     Ok(ConsulRunning::Real {
         child,
@@ -520,33 +680,106 @@ async fn start_real_consul(bin: &Path, acl: AclMode) -> Result<ConsulRunning, St
     })
 }
 
-async fn start_nomad(mode: Provide) -> Result<NomadRunning, String> {
+/// What Nomad is connected to.
+struct NomadWiring {
+    acl: AclMode,
+    /// `http://127.0.0.1:<port>` of OpenBao.
+    vault_addr: String,
+    /// `127.0.0.1:<port>` of Consul's HTTP API.
+    consul_addr: String,
+    consul_token: Option<String>,
+}
+
+async fn start_nomad(mode: Provide, wiring: &NomadWiring) -> Result<NomadRunning, String> {
     let real = match mode {
         Provide::Sim => None,
         Provide::Auto => which("nomad"),
         Provide::Real => Some(which("nomad").ok_or("--nomad real: no `nomad` on PATH")?),
     };
     let Some(bin) = real else {
-        let h = NomadSim::start(NomadSimOptions::default())
+        let opts = NomadSimOptions {
+            acl_enabled: wiring.acl != AclMode::Off,
+            vault_addr: Some(wiring.vault_addr.clone()),
+            consul_addr: Some(wiring.consul_addr.clone()),
+            consul_token: wiring.consul_token.clone(),
+            ..NomadSimOptions::default()
+        };
+        let h = NomadSim::start(opts)
             .await
             .map_err(|e| format!("starting the Nomad simulator: {e}"))?;
         return Ok(NomadRunning::Sim(h));
     };
-    start_real_nomad(&bin).await
+    start_real_nomad(&bin, wiring).await
 }
 
-async fn start_real_nomad(bin: &Path) -> Result<NomadRunning, String> {
+/// Bootstraps Nomad's ACLs and returns the management token's SecretID.
+async fn nomad_acl_bootstrap(nomad: &NomadRunning) -> Result<String, String> {
+    let addr = match nomad {
+        NomadRunning::Sim(h) => {
+            return h
+                .acl_bootstrap()
+                .map_err(|e| format!("nomad ACL bootstrap: {e}"))
+        }
+        NomadRunning::Real { addr, .. } => *addr,
+    };
+    let client = http_client()?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        // The ACL system becomes ready shortly after leadership.
+        if let Ok(r) = client
+            .post(format!("http://{addr}/v1/acl/bootstrap"))
+            .send()
+            .await
+        {
+            let status = r.status().as_u16();
+            let body = r.text().await.unwrap_or_default();
+            if status == 200 {
+                let v: serde_json::Value = serde_json::from_str(&body)
+                    .map_err(|e| format!("nomad ACL bootstrap: {e}: {body}"))?;
+                return v["SecretID"]
+                    .as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| format!("nomad ACL bootstrap: no SecretID in {body}"));
+            }
+            if status == 400 && body.contains("already done") {
+                return Err(format!("nomad ACL bootstrap: {body}"));
+            }
+        }
+        if Instant::now() > deadline {
+            return Err("nomad ACL bootstrap did not succeed within 30s".to_string());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn start_real_nomad(bin: &Path, wiring: &NomadWiring) -> Result<NomadRunning, String> {
     let dir = tempfile::Builder::new()
         .prefix("devstack-nomad-")
         .tempdir()
         .map_err(|e| format!("creating nomad data dir: {e}"))?;
     let http = free_port_run(0)?;
     let rpc = free_port_run(1)?;
-    let config = format!(
+    let mut config = format!(
         "bind_addr = \"127.0.0.1\"\nports {{\n  http = {http}\n  rpc = {rpc}\n  serf = {}\n}}\n",
         rpc + 1
     );
-    let cfg = dir.path().join("ports.hcl");
+    if wiring.acl != AclMode::Off {
+        config.push_str("acl {\n  enabled = true\n}\n");
+    }
+    config.push_str(&format!(
+        "consul {{\n  address = \"{}\"\n{}}}\n",
+        wiring.consul_addr,
+        wiring
+            .consul_token
+            .as_ref()
+            .map(|t| format!("  token = \"{t}\"\n"))
+            .unwrap_or_default()
+    ));
+    config.push_str(&format!(
+        "vault {{\n  enabled = true\n  address = \"{}\"\n}}\n",
+        wiring.vault_addr
+    ));
+    let cfg = dir.path().join("devstack.hcl");
     std::fs::write(&cfg, config).map_err(|e| format!("writing {}: {e}", cfg.display()))?;
     let log = std::fs::File::create(dir.path().join("nomad.log"))
         .map_err(|e| format!("creating nomad log: {e}"))?;
@@ -588,7 +821,7 @@ async fn start_real_nomad(bin: &Path) -> Result<NomadRunning, String> {
             let _ = child.kill().await;
             return Err("nomad did not elect a leader within 30s".to_string());
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(HEALTH_POLL).await;
     }
     Ok(NomadRunning::Real {
         child,

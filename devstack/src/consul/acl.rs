@@ -150,13 +150,19 @@ pub fn parse_rules(src: &str) -> Result<Rules, String> {
                                 go_quote(&policy)
                             )
                         })?;
+                    let mut intention = None;
                     if let Some(i) = b.get("intentions") {
-                        if resource != "service" || i.as_str().and_then(Level::parse).is_none() {
-                            return Err(format!(
-                                "Invalid {} intentions policy: {}",
-                                k.replace('_', " "),
-                                go_quote(i)
-                            ));
+                        match i.as_str().and_then(Level::parse) {
+                            Some(il) if resource == "service" && il != Level::List => {
+                                intention = Some(il)
+                            }
+                            _ => {
+                                return Err(format!(
+                                    "Invalid {} intentions policy: {}",
+                                    k.replace('_', " "),
+                                    go_quote(i)
+                                ))
+                            }
                         }
                     }
                     let map = if is_prefix {
@@ -166,6 +172,16 @@ pub fn parse_rules(src: &str) -> Result<Rules, String> {
                     };
                     let e = map.entry((resource.to_string(), name.clone())).or_insert(l);
                     *e = Level::merge(*e, l);
+                    if resource == "service" {
+                        // Consul: without `intentions`, service read/write grants intentions read.
+                        let il = intention.unwrap_or(if l == Level::Deny {
+                            Level::Deny
+                        } else {
+                            Level::Read
+                        });
+                        let e = map.entry(("intention".to_string(), name.clone())).or_insert(il);
+                        *e = Level::merge(*e, il);
+                    }
                 }
             }
         }
@@ -331,6 +347,15 @@ impl AclState {
                 r.prefix
                     .insert(("service".into(), String::new()), Level::Read);
                 r.prefix.insert(("node".into(), String::new()), Level::Read);
+                // The identity's service rules grant intentions read (Consul's default).
+                r.exact
+                    .insert(("intention".into(), name.to_string()), Level::Read);
+                r.exact.insert(
+                    ("intention".into(), format!("{name}-sidecar-proxy")),
+                    Level::Read,
+                );
+                r.prefix
+                    .insert(("intention".into(), String::new()), Level::Read);
                 rules.merge_from(&r);
             }
         }
@@ -341,6 +366,8 @@ impl AclState {
                     .insert(("node".into(), name.to_string()), Level::Write);
                 r.prefix
                     .insert(("service".into(), String::new()), Level::Read);
+                r.prefix
+                    .insert(("intention".into(), String::new()), Level::Read);
                 rules.merge_from(&r);
             }
         }
@@ -498,6 +525,20 @@ impl Authorizer {
         self.rules
             .global
             .get(resource)
+            .copied()
+            .unwrap_or_else(|| self.default_level())
+            .allows(want)
+    }
+
+    /// Consul `MeshRead`/`MeshWrite`: the `mesh` rule, else the `operator` rule, else the default.
+    pub fn mesh_allowed(&self, want: Level) -> bool {
+        if self.management {
+            return true;
+        }
+        self.rules
+            .global
+            .get("mesh")
+            .or_else(|| self.rules.global.get("operator"))
             .copied()
             .unwrap_or_else(|| self.default_level())
             .allows(want)

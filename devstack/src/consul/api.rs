@@ -37,18 +37,18 @@ impl Query {
         Query { pairs }
     }
 
-    fn has(&self, k: &str) -> bool {
+    pub(crate) fn has(&self, k: &str) -> bool {
         self.pairs.iter().any(|(key, _)| key == k)
     }
 
-    fn get(&self, k: &str) -> Option<&str> {
+    pub(crate) fn get(&self, k: &str) -> Option<&str> {
         self.pairs
             .iter()
             .find(|(key, _)| key == k)
             .map(|(_, v)| v.as_str())
     }
 
-    fn get_all(&self, k: &str) -> Vec<&str> {
+    pub(crate) fn get_all(&self, k: &str) -> Vec<&str> {
         self.pairs
             .iter()
             .filter(|(key, _)| key == k)
@@ -90,14 +90,14 @@ fn parse_go_bool(v: &str) -> Option<bool> {
 }
 
 /// Blocking and consistency options of a read.
-struct QueryOpts {
+pub(crate) struct QueryOpts {
     index: u64,
     wait: Duration,
     consistency: &'static str,
 }
 
 /// Consul `parse`: consistency, then `wait`, then `index`.
-fn parse_query_opts(q: &Query) -> Result<QueryOpts, Box<Resp>> {
+pub(crate) fn parse_query_opts(q: &Query) -> Result<QueryOpts, Box<Resp>> {
     let stale = q.has("stale");
     let consistent = q.has("consistent");
     if stale && consistent {
@@ -132,7 +132,11 @@ fn parse_query_opts(q: &Query) -> Result<QueryOpts, Box<Resp>> {
 
 /// Runs `f` as a Consul blocking query: returns once the result's index passes
 /// `opts.index`, or after the wait (default 5m, max 10m) plus up to wait/16 of jitter.
-async fn blocking<T>(inner: &Inner, opts: &QueryOpts, f: impl Fn(&State) -> (u64, T)) -> (u64, T) {
+pub(crate) async fn blocking<T>(
+    inner: &Inner,
+    opts: &QueryOpts,
+    f: impl Fn(&State) -> (u64, T),
+) -> (u64, T) {
     let mut rx = inner.changes.subscribe();
     let first = f(&inner.state());
     if opts.index == 0 || first.0 > opts.index {
@@ -163,7 +167,7 @@ async fn blocking<T>(inner: &Inner, opts: &QueryOpts, f: impl Fn(&State) -> (u64
 }
 
 /// Sets Consul's read headers (`setMeta`).
-fn set_meta(resp: &mut Resp, index: u64, opts: &QueryOpts) {
+pub(crate) fn set_meta(resp: &mut Resp, index: u64, opts: &QueryOpts) {
     let h = resp.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&index.max(1).to_string()) {
         h.insert("X-Consul-Index", v);
@@ -213,6 +217,15 @@ pub(crate) async fn route(inner: &Arc<Inner>, parts: &Parts, body: Bytes) -> Res
         p if p.starts_with("/v1/agent/service/deregister/") => PUT,
         p if p.starts_with("/v1/catalog/service/") || p.starts_with("/v1/health/service/") => GET,
         p if p.starts_with("/v1/kv/") => KV_METHODS,
+        "/v1/config" => PUT,
+        p if p.starts_with("/v1/config/") => &["GET", "DELETE"],
+        "/v1/connect/intentions/exact" => &["GET", "PUT", "DELETE"],
+        "/v1/connect/intentions"
+        | "/v1/connect/intentions/match"
+        | "/v1/connect/intentions/check" => GET,
+        "/v1/connect/ca/configuration" => &["GET", "PUT"],
+        "/v1/connect/ca/roots" | "/v1/agent/connect/ca/roots" => GET,
+        p if p.starts_with("/v1/agent/connect/ca/leaf/") => GET,
         "/v1/acl/bootstrap" | "/v1/acl/policy" | "/v1/acl/role" | "/v1/acl/token" => PUT,
         "/v1/acl/policies" | "/v1/acl/roles" | "/v1/acl/tokens" | "/v1/acl/token/self" => GET,
         p if p.starts_with("/v1/acl/policy/name/") || p.starts_with("/v1/acl/role/name/") => GET,
@@ -235,9 +248,15 @@ pub(crate) async fn route(inner: &Arc<Inner>, parts: &Parts, body: Bytes) -> Res
         return method_not_allowed(method, allowed);
     }
 
-    let forwards = ["/v1/kv/", "/v1/catalog/", "/v1/health/"]
-        .iter()
-        .any(|p| path.starts_with(p));
+    let forwards = [
+        "/v1/kv/",
+        "/v1/catalog/",
+        "/v1/health/",
+        "/v1/config",
+        "/v1/connect/intentions",
+    ]
+    .iter()
+    .any(|p| path.starts_with(p));
     if forwards {
         if let Some(dc) = q.get("dc").filter(|dc| !dc.is_empty()) {
             if dc != inner.opts.datacenter {
@@ -327,11 +346,11 @@ fn resolve_token(inner: &Inner, secret: Option<&str>) -> Result<Authorizer, Box<
     }
 }
 
-fn forbidden(msg: &str) -> Resp {
+pub(crate) fn forbidden(msg: &str) -> Resp {
     text(403, msg)
 }
 
-fn mark_filtered(r: &mut Resp, filtered: bool) {
+pub(crate) fn mark_filtered(r: &mut Resp, filtered: bool) {
     if filtered {
         r.headers_mut().insert(
             "X-Consul-Results-Filtered-By-Acls",
@@ -364,6 +383,22 @@ async fn dispatch(
         "/v1/agent/services" => agent_services(inner, q, authz),
         "/v1/agent/service/register" => agent_service_register(inner, q, &body, authz),
         "/v1/catalog/services" => catalog_services(inner, q, authz).await,
+        p if p == "/v1/config" || p.starts_with("/v1/config/") => {
+            super::config_entries::handle(inner, method, p, q, &body, authz).await
+        }
+        p if p.starts_with("/v1/connect/intentions") => {
+            super::intentions::handle(inner, method, p, q, &body, authz).await
+        }
+        "/v1/connect/ca/configuration" => {
+            super::connect_ca::configuration(inner, method, q, &body, authz).await
+        }
+        "/v1/connect/ca/roots" | "/v1/agent/connect/ca/roots" => {
+            super::connect_ca::roots(inner, q).await
+        }
+        p if p.starts_with("/v1/agent/connect/ca/leaf/") => {
+            let service = p.trim_start_matches("/v1/agent/connect/ca/leaf/");
+            super::connect_ca::leaf(inner, q, service, authz).await
+        }
         p => {
             if let Some(id) = p.strip_prefix("/v1/agent/service/deregister/") {
                 agent_service_deregister(inner, id, authz)
@@ -488,7 +523,7 @@ fn agent_services(inner: &Inner, q: &Query, authz: &Authorizer) -> Resp {
     r
 }
 
-fn filter_unsupported() -> Resp {
+pub(crate) fn filter_unsupported() -> Resp {
     text(
         400,
         "Failed to create boolean expression evaluator: the devstack Consul simulator does not support ?filter",
@@ -1376,7 +1411,7 @@ fn conflicting_flags(q: &Query, flags: &[&str]) -> Option<Resp> {
 }
 
 /// Go's `strconv.ParseUint(s, 10, 64)` error, passed through as a 500 by Consul.
-fn parse_uint(s: &str) -> Result<u64, Box<Resp>> {
+pub(crate) fn parse_uint(s: &str) -> Result<u64, Box<Resp>> {
     s.parse::<u64>().map_err(|_| {
         let reason = if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
             "value out of range"

@@ -2,24 +2,25 @@
 //! plain-text error bodies, PascalCase JSON, CAS semantics, blocking queries and the
 //! `X-Consul-*` headers.
 //!
-//! Fault injection lives outside `/v1`: `POST /_sim/faults` with
+//! Fault injection lives outside `/v1`, at `/_sim/faults` (see [`crate::faults`]): e.g.
 //! `{"status":500,"body":"No cluster leader","count":N,"delay_ms":M}` makes the next `N`
-//! (default 1) API requests wait `M` ms and/or fail with that status and body.
-//! `GET /_sim/faults` shows the pending fault, `DELETE /_sim/faults` clears it.
+//! API requests wait `M` ms and/or fail with that status and body.
 
 pub mod acl;
 mod api;
+pub mod config_entries;
+mod intentions;
+mod connect_ca;
 pub mod state;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
 
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{HeaderValue, CONTENT_TYPE};
-use hyper::{Method, Request, Response, StatusCode};
-use serde_json::{json, Value};
+use hyper::{Request, Response, StatusCode};
+use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch};
 
@@ -50,14 +51,7 @@ impl Default for SimOptions {
     }
 }
 
-/// A pending fault (see the module docs).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Fault {
-    pub status: Option<u16>,
-    pub body: Option<String>,
-    pub delay_ms: u64,
-    pub remaining: u64,
-}
+pub use crate::faults::Fault;
 
 pub(crate) struct Inner {
     pub(crate) opts: SimOptions,
@@ -65,7 +59,7 @@ pub(crate) struct Inner {
     pub(crate) state: Mutex<State>,
     /// Carries the raft index; blocking queries wait on it.
     pub(crate) changes: watch::Sender<u64>,
-    fault: Mutex<Option<Fault>>,
+    faults: crate::faults::Faults,
 }
 
 impl Inner {
@@ -81,17 +75,6 @@ impl Inner {
         drop(st);
         self.changes.send_replace(idx);
         out
-    }
-
-    fn take_fault(&self) -> Option<Fault> {
-        let mut guard = self.fault.lock().unwrap_or_else(|p| p.into_inner());
-        let fault = guard.as_mut()?;
-        let out = fault.clone();
-        fault.remaining = fault.remaining.saturating_sub(1);
-        if fault.remaining == 0 {
-            *guard = None;
-        }
-        Some(out)
     }
 }
 
@@ -114,7 +97,7 @@ impl ConsulSim {
             opts,
             state: Mutex::new(st),
             changes,
-            fault: Mutex::new(None),
+            faults: crate::faults::Faults::default(),
         });
         let (stop_tx, task) = crate::http::serve(listener, inner.clone(), handle);
         Ok(ConsulSimHandle {
@@ -162,7 +145,7 @@ impl ConsulSimHandle {
 
     /// Installs a fault, as `POST /_sim/faults` does.
     pub fn inject_fault(&self, fault: Fault) {
-        *self.inner.fault.lock().unwrap_or_else(|p| p.into_inner()) = Some(fault);
+        self.inner.faults.set(fault);
     }
 
     /// Stops the server and waits for it.
@@ -194,20 +177,16 @@ const MAX_REQUEST_BODY: usize = 16 * 1024 * 1024;
 
 async fn handle(inner: Arc<Inner>, req: Request<Incoming>) -> Resp {
     let path = req.uri().path().to_string();
-    if path == "/_sim/faults" {
-        return admin_faults(&inner, req).await;
+    if path == crate::faults::PATH {
+        return inner.faults.admin(req).await;
     }
     if path.starts_with("/v1/") {
-        if let Some(fault) = inner.take_fault() {
-            if fault.delay_ms > 0 {
-                tokio::time::sleep(Duration::from_millis(fault.delay_ms)).await;
-            }
-            if let Some(status) = fault.status {
-                let body = fault.body.unwrap_or_else(|| default_fault_body(status));
-                let mut resp = text(status, &body);
-                add_acl_policy_header(&inner, &mut resp);
-                return resp;
-            }
+        if let crate::faults::Outcome::Fail(status, body) =
+            inner.faults.apply(default_fault_body).await
+        {
+            let mut resp = text(status, &body);
+            add_acl_policy_header(&inner, &mut resp);
+            return resp;
         }
     }
     let (parts, body) = req.into_parts();
@@ -237,98 +216,13 @@ fn add_acl_policy_header(inner: &Inner, resp: &mut Resp) {
     );
 }
 
+/// Consul's texts for injected faults without a body.
 fn default_fault_body(status: u16) -> String {
     match status {
         429 => "rate limit exceeded, try again later or against a different server".into(),
         500 => "No cluster leader".into(),
-        _ => StatusCode::from_u16(status)
-            .ok()
-            .and_then(|s| s.canonical_reason())
-            .unwrap_or("")
-            .to_string(),
+        _ => crate::faults::reason(status),
     }
-}
-
-async fn admin_faults(inner: &Inner, req: Request<Incoming>) -> Resp {
-    let method = req.method().clone();
-    match method {
-        Method::GET => {
-            let f = inner
-                .fault
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone();
-            let v = match f {
-                None => Value::Null,
-                Some(f) => {
-                    json!({"status": f.status, "body": f.body, "delay_ms": f.delay_ms, "count": f.remaining})
-                }
-            };
-            json_resp(200, &v)
-        }
-        Method::DELETE => {
-            *inner.fault.lock().unwrap_or_else(|p| p.into_inner()) = None;
-            text(200, "")
-        }
-        Method::POST | Method::PUT => {
-            let body = match req.into_body().collect().await {
-                Ok(b) => b.to_bytes(),
-                Err(e) => return text(400, &format!("reading body: {e}")),
-            };
-            match parse_fault(&body) {
-                Ok(fault) => {
-                    *inner.fault.lock().unwrap_or_else(|p| p.into_inner()) = Some(fault);
-                    text(200, "")
-                }
-                Err(e) => text(400, &e),
-            }
-        }
-        _ => text(405, "method not allowed"),
-    }
-}
-
-fn parse_fault(body: &[u8]) -> Result<Fault, String> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| format!("invalid fault JSON: {e}"))?;
-    let obj = v.as_object().ok_or("fault must be a JSON object")?;
-    for k in obj.keys() {
-        if !["status", "body", "count", "delay_ms"].contains(&k.as_str()) {
-            return Err(format!("unknown fault field {k:?}"));
-        }
-    }
-    let status = match obj.get("status") {
-        None | Some(Value::Null) => None,
-        Some(s) => {
-            let s = s.as_u64().ok_or("status must be an integer")?;
-            if !(100..=599).contains(&s) {
-                return Err(format!("status {s} out of range"));
-            }
-            Some(s as u16)
-        }
-    };
-    let body = match obj.get("body") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(_) => return Err("body must be a string".into()),
-    };
-    let delay_ms = match obj.get("delay_ms") {
-        None | Some(Value::Null) => 0,
-        Some(d) => d
-            .as_u64()
-            .ok_or("delay_ms must be a non-negative integer")?,
-    };
-    let count = match obj.get("count") {
-        None | Some(Value::Null) => 1,
-        Some(c) => c.as_u64().ok_or("count must be a non-negative integer")?,
-    };
-    if status.is_none() && delay_ms == 0 {
-        return Err("a fault needs a status or a delay_ms".into());
-    }
-    Ok(Fault {
-        status,
-        body,
-        delay_ms,
-        remaining: count,
-    })
 }
 
 /// A plain-text response, as Consul writes errors.

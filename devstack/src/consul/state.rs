@@ -78,6 +78,10 @@ pub struct State {
     pub node_create_index: u64,
     /// The ACL tables.
     pub acl: super::acl::AclState,
+    /// The config entries table (also the storage of intentions).
+    pub config: super::config_entries::ConfigStore,
+    /// The Connect CA tables (configuration, roots) and the leader's provider.
+    pub(crate) connect_ca: super::connect_ca::CaState,
 }
 
 impl State {
@@ -96,9 +100,13 @@ impl State {
             nodes_index: 0,
             node_create_index: 0,
             acl: super::acl::AclState::default(),
+            config: Default::default(),
+            connect_ca: Default::default(),
         };
         // Raft bootstrap entries (configuration, barrier, leader election...).
         st.raft_index = 10;
+        // The leader initialises the CA among those entries (a dev agent shows index 5).
+        st.connect_ca.bootstrap(5);
         let idx = st.apply();
         st.node_create_index = idx;
         st.nodes_index = idx;

@@ -10,9 +10,15 @@ use hyper::http::request::Parts;
 use hyper::Method;
 use serde_json::{json, Map, Value};
 
-use super::state::{JobEntry, Namespace, State, Variable};
+use super::runtime::{self, scheduler};
+use super::state::{Namespace, State, Variable};
 use super::{json_resp, text, Inner, Resp};
 use crate::duration::parse_go_duration;
+
+// The runtime's endpoints (allocations, deployments, plan, submission, client fs), in their
+// own file; as a child module they share this module's helpers.
+#[path = "runtime/endpoints.rs"]
+mod endpoints;
 
 /// Nomad's default and maximum blocking wait.
 const DEFAULT_QUERY_TIME: Duration = Duration::from_secs(300);
@@ -154,7 +160,7 @@ fn read_json(status: u16, v: &Value, index: u64) -> Resp {
     r
 }
 
-fn now_ns() -> i64 {
+pub(super) fn now_ns() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos() as i64)
@@ -162,7 +168,7 @@ fn now_ns() -> i64 {
 }
 
 /// RFC 3339 with nanoseconds, UTC (Go's `time.Time` JSON).
-fn rfc3339(ns: i64) -> String {
+pub(super) fn rfc3339(ns: i64) -> String {
     let secs = ns.div_euclid(1_000_000_000);
     let nanos = ns.rem_euclid(1_000_000_000);
     let days = secs.div_euclid(86_400);
@@ -192,7 +198,7 @@ fn rfc3339(ns: i64) -> String {
     )
 }
 
-const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+pub(super) const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
 
 /// hashicorp/go-multierror's default format.
 fn multierror(errors: &[String]) -> String {
@@ -227,11 +233,21 @@ pub(crate) async fn route(inner: &Arc<Inner>, parts: &Parts, body: Bytes) -> Res
         .into_owned();
     let q = Query::parse(parts.uri.query());
     let m = &parts.method;
+    // The one ACL check of every endpoint (its table is `acl::RULES`).
+    let access =
+        match super::acl::authorize(inner, m, &path, &parts.headers, parts.uri.query(), &body) {
+            Ok(a) => a,
+            Err(r) => return *r,
+        };
+    if path.starts_with("/v1/acl/") {
+        return super::acl::handle(inner, &access, m, &path, &body);
+    }
     let out = dispatch(inner, m, &path, &q, &body).await;
-    match out {
+    let resp = match out {
         Ok(r) => r,
         Err(r) => *r,
-    }
+    };
+    super::acl::filter_response(&access, resp).await
 }
 
 fn get_only(m: &Method) -> Result<(), Box<Resp>> {
@@ -244,6 +260,10 @@ fn get_only(m: &Method) -> Result<(), Box<Resp>> {
 
 async fn dispatch(inner: &Arc<Inner>, m: &Method, path: &str, q: &Query, body: &[u8]) -> Res {
     match path {
+        "/.well-known/jwks.json" => {
+            get_only(m)?;
+            Ok(read_json(200, &inner.signer.jwks(), 1))
+        }
         "/v1/status/leader" => {
             get_only(m)?;
             Ok(read_json(200, &json!(RPC_ADDR), 0))
@@ -278,6 +298,12 @@ async fn dispatch(inner: &Arc<Inner>, m: &Method, path: &str, q: &Query, body: &
             get_only(m)?;
             vars_list(inner, q).await
         }
+        "/v1/jobs/parse" => match *m {
+            Method::PUT | Method::POST => super::jobspec::parse_request(body)
+                .map(|job| json_resp(200, &job))
+                .map_err(|(status, msg)| err(status, &msg)),
+            _ => Err(err(405, INVALID_METHOD)),
+        },
         "/v1/jobs" => match *m {
             Method::GET => jobs_list(inner, q).await,
             Method::PUT | Method::POST => job_register(inner, q, "", body),
@@ -302,6 +328,8 @@ async fn dispatch(inner: &Arc<Inner>, m: &Method, path: &str, q: &Query, body: &
             } else if let Some(id) = p.strip_prefix("/v1/evaluation/") {
                 get_only(m)?;
                 eval_get(inner, q, id).await
+            } else if let Some(r) = endpoints::route(inner, m, p, q, body).await {
+                r
             } else {
                 Ok(text(404, ""))
             }
@@ -326,7 +354,7 @@ fn agent_self(inner: &Inner) -> Value {
             "Addresses": {"HTTP": "127.0.0.1", "RPC": "127.0.0.1", "Serf": "127.0.0.1"},
             "Server": {"Enabled": true, "BootstrapExpect": 1},
             "Client": {"Enabled": true, "NodeClass": "", "NodePool": "default"},
-            "ACL": {"Enabled": false},
+            "ACL": {"Enabled": inner.acl().enabled},
             "DevMode": true,
             "Version": {
                 "Version": o.version,
@@ -1077,305 +1105,7 @@ async fn jobs_list(inner: &Inner, q: &Query) -> Res {
     Ok(read_json(200, &Value::Array(out), idx))
 }
 
-fn task_event(kind: &str, time: i64, message: &str, display: &str, details: Value) -> Value {
-    json!({
-        "Type": kind,
-        "Time": time,
-        "Message": message,
-        "DisplayMessage": display,
-        "Details": details,
-        "FailsTask": false,
-        "RestartReason": "",
-        "SetupError": "",
-        "DriverError": "",
-        "ExitCode": 0,
-        "Signal": 0,
-        "KillTimeout": 0,
-        "KillError": "",
-        "KillReason": "",
-        "StartDelay": 0,
-        "DownloadError": "",
-        "ValidationError": "",
-        "DiskLimit": 0,
-        "FailedSibling": "",
-        "VaultError": "",
-        "TaskSignalReason": "",
-        "TaskSignal": "",
-        "DriverMessage": "",
-        "GenericSource": "",
-    })
-}
-
-fn group_drivers_simulated(group: &Value) -> bool {
-    group["Tasks"]
-        .as_array()
-        .map(|ts| ts.iter().all(|t| t["Driver"] != "raw_exec"))
-        .unwrap_or(true)
-}
-
-struct Placement<'a> {
-    job: &'a Value,
-    eval_id: &'a str,
-    node_id: &'a str,
-    node_name: &'a str,
-    idx: u64,
-    now: i64,
-}
-
-fn new_alloc(p: &Placement<'_>, group: &Value, i: u64) -> Value {
-    let job = p.job;
-    let tg = group["Name"].as_str().unwrap_or("");
-    let mut states = Map::new();
-    for t in group["Tasks"].as_array().into_iter().flatten() {
-        let Some(name) = t["Name"].as_str() else {
-            continue;
-        };
-        states.insert(
-            name.to_string(),
-            json!({
-                "State": "running",
-                "Failed": false,
-                "Restarts": 0,
-                "LastRestart": ZERO_TIME,
-                "StartedAt": rfc3339(p.now),
-                "FinishedAt": ZERO_TIME,
-                "Events": [
-                    task_event("Received", p.now, "", "Task received by client", json!({})),
-                    task_event("Task Setup", p.now, "Building Task Directory", "Building Task Directory", json!({"message": "Building Task Directory"})),
-                    task_event("Started", p.now, "", "Task started by client", json!({})),
-                ],
-                "TaskHandle": null,
-            }),
-        );
-    }
-    json!({
-        "ID": crate::consul::uuid_v4(),
-        "EvalID": p.eval_id,
-        "Name": format!("{}.{tg}[{i}]", job["ID"].as_str().unwrap_or("")),
-        "Namespace": job["Namespace"],
-        "NodeID": p.node_id,
-        "NodeName": p.node_name,
-        "JobID": job["ID"],
-        "JobType": job["Type"],
-        "JobVersion": job["Version"],
-        "TaskGroup": tg,
-        "AllocatedResources": null,
-        "DesiredStatus": "run",
-        "DesiredDescription": "",
-        "ClientStatus": "running",
-        "ClientDescription": "Tasks are running",
-        "DesiredTransition": {"Migrate": null, "Reschedule": null, "ForceReschedule": null, "NoShutdownDelay": null},
-        "TaskStates": states,
-        "DeploymentStatus": null,
-        "FollowupEvalID": "",
-        "NextAllocation": "",
-        "PreviousAllocation": "",
-        "RescheduleTracker": null,
-        "PreemptedAllocations": null,
-        "PreemptedByAllocation": "",
-        "CreateIndex": p.idx,
-        "ModifyIndex": p.idx,
-        "CreateTime": p.now,
-        "ModifyTime": p.now,
-    })
-}
-
-/// Stops an allocation the way a client does: desired `stop`, tasks killed, `complete`.
-fn stop_alloc(a: &mut Value, idx: u64, now: i64) {
-    if a["DesiredStatus"] == "stop" {
-        return;
-    }
-    a["DesiredStatus"] = json!("stop");
-    a["DesiredDescription"] = json!("alloc not needed due to job update");
-    a["ClientStatus"] = json!("complete");
-    a["ClientDescription"] = json!("All tasks have completed");
-    if let Some(states) = a["TaskStates"].as_object_mut() {
-        for s in states.values_mut() {
-            s["State"] = json!("dead");
-            s["FinishedAt"] = json!(rfc3339(now));
-            if let Some(ev) = s["Events"].as_array_mut() {
-                let mut killing = task_event(
-                    "Killing",
-                    now,
-                    "",
-                    "Sent interrupt. Waiting 5s before force killing",
-                    json!({"kill_timeout": "5s"}),
-                );
-                killing["KillTimeout"] = json!(5_000_000_000i64);
-                ev.push(killing);
-                ev.push(task_event(
-                    "Killed",
-                    now,
-                    "",
-                    "Task successfully killed",
-                    json!({}),
-                ));
-            }
-        }
-    }
-    a["ModifyIndex"] = json!(idx);
-    a["ModifyTime"] = json!(now);
-}
-
-fn new_eval(job: &Value, id: &str, triggered_by: &str, idx: u64, now: i64) -> Value {
-    json!({
-        "ID": id,
-        "Namespace": job["Namespace"],
-        "Priority": job["Priority"],
-        "Type": job["Type"],
-        "TriggeredBy": triggered_by,
-        "JobID": job["ID"],
-        "JobModifyIndex": job["JobModifyIndex"],
-        "NodeID": "",
-        "NodeModifyIndex": 0,
-        "DeploymentID": "",
-        "Status": "pending",
-        "StatusDescription": "",
-        "Wait": 0,
-        "WaitUntil": ZERO_TIME,
-        "NextEval": "",
-        "PreviousEval": "",
-        "BlockedEval": "",
-        "RelatedEvals": null,
-        "FailedTGAllocs": null,
-        "ClassEligibility": null,
-        "QuotaLimitReached": "",
-        "EscapedComputedClass": false,
-        "AnnotatePlan": false,
-        "QueuedAllocations": null,
-        "LeaderACL": "",
-        "SnapshotIndex": 0,
-        "CreateIndex": idx,
-        "ModifyIndex": idx,
-        "CreateTime": now,
-        "ModifyTime": now,
-    })
-}
-
-/// `getJobStatus`: running with a live allocation, pending with a live evaluation, dead
-/// once everything is terminal.
-fn job_status(st: &State, ns: &str, id: &str) -> &'static str {
-    let allocs = st.job_allocs(ns, id);
-    if allocs
-        .iter()
-        .any(|a| a["ClientStatus"] == "running" || a["ClientStatus"] == "pending")
-    {
-        return "running";
-    }
-    let evals = st.job_evals(ns, id);
-    if evals
-        .iter()
-        .any(|e| matches!(e["Status"].as_str(), Some("pending" | "blocked")))
-    {
-        return "pending";
-    }
-    if !allocs.is_empty() || !evals.is_empty() {
-        return "dead";
-    }
-    "pending"
-}
-
-/// Runs the scheduler for an evaluation: stops allocations of older versions (or all, for a
-/// stopped job), places one allocation per count of each group whose drivers are simulated,
-/// and completes the evaluation (blocking groups that cannot be placed).
-fn schedule(inner: &Inner, st: &mut State, job: &Value, eval_id: &str) {
-    let ns = job["Namespace"].as_str().unwrap_or("").to_string();
-    let id = job["ID"].as_str().unwrap_or("").to_string();
-    let stopped = job["Stop"] == true;
-    let version = job["Version"].as_u64().unwrap_or(0);
-    let idx = st.apply();
-    let now = now_ns();
-    let live: Vec<String> = st
-        .job_allocs(&ns, &id)
-        .into_iter()
-        .filter(|a| a["DesiredStatus"] == "run")
-        .map(|a| a["ID"].as_str().unwrap_or("").to_string())
-        .collect();
-    let mut kept: BTreeMap<String, u64> = BTreeMap::new();
-    for aid in live {
-        let Some(a) = st.allocs.get_mut(&aid) else {
-            continue;
-        };
-        let same_version = a["JobVersion"].as_u64() == Some(version);
-        if stopped || !same_version {
-            stop_alloc(a, idx, now);
-        } else if let Some(tg) = a["TaskGroup"].as_str() {
-            *kept.entry(tg.to_string()).or_default() += 1;
-        }
-    }
-    let mut queued = Map::new();
-    let mut failed = Map::new();
-    if !stopped {
-        let node_name = inner.opts.node_name.clone();
-        let placement = Placement {
-            job,
-            eval_id,
-            node_id: &inner.node_id,
-            node_name: &node_name,
-            idx,
-            now,
-        };
-        for g in job["TaskGroups"].as_array().into_iter().flatten() {
-            let tg = g["Name"].as_str().unwrap_or("").to_string();
-            let count = g["Count"].as_u64().unwrap_or(1);
-            let have = kept.get(&tg).copied().unwrap_or(0);
-            queued.insert(tg.clone(), json!(0));
-            if !group_drivers_simulated(g) {
-                if count > 0 {
-                    failed.insert(
-                        tg.clone(),
-                        json!({
-                            "NodesEvaluated": 1, "NodesFiltered": 1, "NodesInPool": 1,
-                            "NodesAvailable": {inner.opts.datacenter.clone(): 1},
-                            "ClassFiltered": null,
-                            "ConstraintFiltered": {"missing drivers": 1},
-                            "NodesExhausted": 0, "ClassExhausted": null, "DimensionExhausted": null,
-                            "QuotaExhausted": null, "ResourcesExhausted": null, "Scores": null,
-                            "AllocationTime": 0, "CoalescedFailures": count - 1,
-                        }),
-                    );
-                    queued.insert(tg.clone(), json!(count));
-                }
-                continue;
-            }
-            for i in have..count {
-                let a = new_alloc(&placement, g, i);
-                let aid = a["ID"].as_str().unwrap_or("").to_string();
-                st.allocs.insert(aid, a);
-            }
-        }
-        st.allocs_index = idx;
-    } else {
-        st.allocs_index = idx;
-    }
-    let eidx = st.apply();
-    let blocked_id = if failed.is_empty() {
-        String::new()
-    } else {
-        crate::consul::uuid_v4()
-    };
-    if let Some(e) = st.evals.get_mut(eval_id) {
-        e["Status"] = json!("complete");
-        e["QueuedAllocations"] = Value::Object(queued);
-        e["SnapshotIndex"] = json!(idx);
-        e["ModifyIndex"] = json!(eidx);
-        e["ModifyTime"] = json!(now);
-        if !failed.is_empty() {
-            e["FailedTGAllocs"] = Value::Object(failed);
-            e["BlockedEval"] = json!(blocked_id);
-        }
-    }
-    if !blocked_id.is_empty() {
-        let mut b = new_eval(job, &blocked_id, "queued-allocs", eidx, now);
-        b["Status"] = json!("blocked");
-        b["StatusDescription"] = json!("created to place remaining allocations");
-        b["PreviousEval"] = json!(eval_id);
-        st.evals.insert(blocked_id, b);
-    }
-    st.evals_index = eidx;
-}
-
-fn job_register(inner: &Inner, q: &Query, path_id: &str, body: &[u8]) -> Res {
+fn job_register(inner: &Arc<Inner>, q: &Query, path_id: &str, body: &[u8]) -> Res {
     let v = decode_body(body).map_err(|e| err(400, &e))?;
     let Some(req) = v.as_object() else {
         return Err(err(
@@ -1423,10 +1153,13 @@ fn job_register(inner: &Inner, q: &Query, path_id: &str, body: &[u8]) -> Res {
         _ => "default".to_string(),
     };
     let mut job = canonicalize_job(job, &ns);
+    scheduler::connect_hook(&mut job).map_err(|e| err(500, &e))?;
+    let submission = endpoints::submission_of(req);
     let errors = validate_job(&job);
     if !errors.is_empty() {
         return Err(err(500, &multierror(&errors)));
     }
+    let mut launch = runtime::Launch::default();
     let out = inner.write(|st| -> Result<Value, String> {
         let key = (ns.clone(), id.clone());
         let existing = st.jobs.get(&key).map(|e| e.current.clone());
@@ -1452,65 +1185,13 @@ fn job_register(inner: &Inner, q: &Query, path_id: &str, body: &[u8]) -> Res {
         if !st.namespace_exists(&ns) {
             return Err(format!("job {id:?} is in nonexistent namespace {ns:?}"));
         }
-        let now = now_ns();
-        // `SpecChanged`: compare without the server-set fields.
-        let changed = match &existing {
-            None => true,
-            Some(e) => {
-                let mut prev = e.as_object().cloned().unwrap_or_default();
-                for k in SERVER_FIELDS {
-                    prev.remove(*k);
-                }
-                let mut next = job.clone();
-                for k in SERVER_FIELDS {
-                    next.remove(*k);
-                }
-                prev != next
-            }
-        };
-        let idx = st.apply();
-        let job_value = if changed {
-            let (version, create_index) = match &existing {
-                Some(e) => (
-                    e["Version"].as_u64().unwrap_or(0) + 1,
-                    e["CreateIndex"].as_u64().unwrap_or(idx),
-                ),
-                None => (0, idx),
-            };
-            job.insert("Version".into(), json!(version));
-            job.insert("CreateIndex".into(), json!(create_index));
-            job.insert("ModifyIndex".into(), json!(idx));
-            job.insert("JobModifyIndex".into(), json!(idx));
-            job.insert("SubmitTime".into(), json!(now));
-            job.insert("Status".into(), json!("pending"));
-            job.insert("StatusDescription".into(), json!(""));
-            job.insert("Stable".into(), json!(false));
-            let v = Value::Object(job.clone());
-            let entry = st.jobs.entry(key.clone()).or_insert_with(|| JobEntry {
-                current: v.clone(),
-                versions: Vec::new(),
-            });
-            entry.current = v.clone();
-            entry.versions.push(v.clone());
-            st.jobs_index = idx;
-            v
-        } else {
-            existing.clone().unwrap_or(Value::Null)
-        };
-        let periodic = !job_value["Periodic"].is_null() || !job_value["ParameterizedJob"].is_null();
-        let (eval_id, eval_index) = if periodic {
-            (String::new(), 0)
-        } else {
-            let eval_id = crate::consul::uuid_v4();
-            st.evals.insert(
-                eval_id.clone(),
-                new_eval(&job_value, &eval_id, "job-register", idx, now),
-            );
-            st.evals_index = idx;
-            schedule(inner, st, &job_value, &eval_id);
-            (eval_id, idx)
-        };
-        refresh_status(st, &ns, &id);
+        let reg = scheduler::register(inner, st, job, "job-register");
+        if let Some(src) = &submission {
+            let version = reg.job["Version"].as_u64().unwrap_or(0);
+            st.submissions.insert((ns.clone(), id.clone(), version), src.clone());
+        }
+        let (eval_id, eval_index, idx, job_value) = (reg.eval_id, reg.eval_index, reg.index, reg.job);
+        launch = reg.launch;
         Ok(json!({
             "EvalID": eval_id,
             "EvalCreateIndex": eval_index,
@@ -1522,6 +1203,7 @@ fn job_register(inner: &Inner, q: &Query, path_id: &str, body: &[u8]) -> Res {
             "NextToken": "",
         }))
     });
+    runtime::apply(inner, launch);
     match out {
         Ok(v) => {
             let mut r = json_resp(200, &v);
@@ -1532,59 +1214,24 @@ fn job_register(inner: &Inner, q: &Query, path_id: &str, body: &[u8]) -> Res {
     }
 }
 
-/// Server-set job fields, ignored when deciding whether a job's spec changed.
-const SERVER_FIELDS: &[&str] = &[
-    "Status",
-    "StatusDescription",
-    "Stable",
-    "Version",
-    "SubmitTime",
-    "CreateIndex",
-    "ModifyIndex",
-    "JobModifyIndex",
-];
-
-/// Recomputes a job's status after a scheduling pass (a status change bumps ModifyIndex).
-fn refresh_status(st: &mut State, ns: &str, id: &str) {
-    let status = job_status(st, ns, id);
-    let key = (ns.to_string(), id.to_string());
-    let needs = st
-        .jobs
-        .get(&key)
-        .is_some_and(|j| j.current["Status"] != status);
-    if !needs {
-        return;
-    }
-    let idx = st.apply();
-    if let Some(j) = st.jobs.get_mut(&key) {
-        j.current["Status"] = json!(status);
-        j.current["ModifyIndex"] = json!(idx);
-        let version = j.current["Version"].clone();
-        if let Some(v) = j.versions.iter_mut().find(|v| v["Version"] == version) {
-            v["Status"] = json!(status);
-            v["ModifyIndex"] = json!(idx);
-        }
-    }
-    st.jobs_index = idx;
-}
-
-fn job_deregister(inner: &Inner, q: &Query, id: &str) -> Res {
+fn job_deregister(inner: &Arc<Inner>, q: &Query, id: &str) -> Res {
     let purge = q.bool_param("purge")?;
     let ns = q.namespace();
     let out = inner.write(|st| {
         let key = (ns.clone(), id.to_string());
         let Some(existing) = st.jobs.get(&key).map(|j| j.current.clone()) else {
-            return json!({
+            return (runtime::Launch::default(), json!({
                 "EvalID": "", "EvalCreateIndex": 0, "JobModifyIndex": 0,
                 "VolumeEvalID": "", "VolumeEvalIndex": 0,
                 "Index": 0, "LastContact": 0, "KnownLeader": false, "NextToken": "",
-            });
+            }));
         };
         let idx = st.apply();
         let now = now_ns();
         let mut stopped = existing.clone();
         if purge {
             st.jobs.remove(&key);
+            st.submissions.retain(|(n, j, _), _| !(n == &ns && j == id));
         } else if existing["Stop"] != true {
             stopped["Stop"] = json!(true);
             stopped["Version"] = json!(existing["Version"].as_u64().unwrap_or(0) + 1);
@@ -1602,23 +1249,28 @@ fn job_deregister(inner: &Inner, q: &Query, id: &str) -> Res {
         let eval_id = crate::consul::uuid_v4();
         st.evals.insert(
             eval_id.clone(),
-            new_eval(&stopped, &eval_id, "job-deregister", idx, now),
+            scheduler::new_eval(&stopped, &eval_id, "job-deregister", idx, now),
         );
         st.evals_index = idx;
-        schedule(inner, st, &stopped, &eval_id);
-        refresh_status(st, &ns, id);
-        json!({
+        let launch = scheduler::schedule(inner, st, &stopped, &eval_id);
+        scheduler::refresh_status(st, &ns, id);
+        (launch, json!({
             "EvalID": eval_id, "EvalCreateIndex": idx, "JobModifyIndex": idx,
             "VolumeEvalID": "", "VolumeEvalIndex": 0,
             "Index": idx, "LastContact": 0, "KnownLeader": false, "NextToken": "",
-        })
+        }))
     });
+    let (launch, out) = out;
+    runtime::apply(inner, launch);
     let mut r = json_resp(200, &out);
     set_index(&mut r, out["Index"].as_u64().unwrap_or(0));
     Ok(r)
 }
 
-async fn job_specific(inner: &Inner, m: &Method, q: &Query, rest: &str, body: &[u8]) -> Res {
+async fn job_specific(inner: &Arc<Inner>, m: &Method, q: &Query, rest: &str, body: &[u8]) -> Res {
+    if let Some(r) = endpoints::job_sub(inner, m, q, rest, body).await {
+        return r;
+    }
     if let Some(id) = rest.strip_suffix("/allocations") {
         get_only(m)?;
         return job_allocations(inner, q, id).await;
@@ -1706,7 +1358,7 @@ async fn job_allocations(inner: &Inner, q: &Query, id: &str) -> Res {
             .job_allocs(&ns, id)
             .into_iter()
             .filter(|a| job_create.is_none_or(|c| a["CreateIndex"].as_u64().unwrap_or(0) >= c))
-            .cloned()
+            .map(endpoints::alloc_stub)
             .collect();
         (st.allocs_index, list)
     })

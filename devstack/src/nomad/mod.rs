@@ -4,12 +4,19 @@
 //! with the `X-Nomad-*` headers.
 //!
 //! The simulated agent is a single dev-mode server + client (`nomad agent -dev`): it has one
-//! node, and tasks of every driver except `raw_exec` are simulated as running. Not
-//! simulated yet: `/v1/jobs/parse` (HCL2), deployments and `update` blocks, workload
-//! identity, `raw_exec` execution, service registration in Consul, ACLs.
+//! node. The runtime (`runtime`) schedules registered jobs into allocations and deployments,
+//! runs `raw_exec` tasks as real local processes (other drivers are simulated as running),
+//! and registers `service` blocks in Consul when `consul_addr` is set.
+//!
+//! ACLs ([`acl`]) are off unless [`NomadSimOptions::acl_enabled`]. Fault injection lives
+//! outside `/v1`, at `/_sim/faults` (see [`crate::faults`]).
 
+pub mod acl;
 mod api;
+pub mod jobspec;
+mod runtime;
 pub mod state;
+pub mod workload;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -33,6 +40,15 @@ pub struct NomadSimOptions {
     pub version: String,
     /// Address to bind; `127.0.0.1:0` lets the OS choose the port.
     pub bind: SocketAddr,
+    /// Vault the tasks' `vault` blocks log in to (`vault.address`).
+    pub vault_addr: Option<String>,
+    /// Consul the `service` blocks are registered in (`consul.address`); none: not registered.
+    pub consul_addr: Option<String>,
+    pub consul_token: Option<String>,
+    /// Parent of the per-simulator data dir (alloc dirs); the system temp dir by default.
+    pub data_dir: Option<std::path::PathBuf>,
+    /// ACLs enabled, not bootstrapped; see [`NomadSimHandle::acl_bootstrap`].
+    pub acl_enabled: bool,
 }
 
 impl Default for NomadSimOptions {
@@ -43,6 +59,11 @@ impl Default for NomadSimOptions {
             node_name: "devstack".into(),
             version: "1.10.3".into(),
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            vault_addr: None,
+            consul_addr: None,
+            consul_token: None,
+            data_dir: None,
+            acl_enabled: false,
         }
     }
 }
@@ -53,6 +74,14 @@ pub(crate) struct Inner {
     pub(crate) state: Mutex<State>,
     /// Carries the raft index; blocking queries wait on it.
     pub(crate) changes: watch::Sender<u64>,
+    /// Alloc runners, processes and the data dir.
+    pub(crate) runtime: runtime::Runtime,
+    /// The agent's workload-identity signing key (JWKS at `/.well-known/jwks.json`).
+    pub(crate) signer: Arc<workload::IdentitySigner>,
+    /// ACL tables (lock after `state` is released, never while holding it).
+    pub(crate) acl: Mutex<acl::AclState>,
+    /// Injected faults (`/_sim/faults`).
+    pub(crate) faults: crate::faults::Faults,
 }
 
 impl Inner {
@@ -81,7 +110,17 @@ impl NomadSim {
         let addr = listener.local_addr()?;
         let st = State::new();
         let (changes, _) = watch::channel(st.raft_index);
+        let signer = workload::IdentitySigner::generate().map_err(std::io::Error::other)?;
+        let runtime = runtime::Runtime::new(opts.data_dir.as_deref(), addr)?;
+        let acl_state = acl::AclState {
+            enabled: opts.acl_enabled,
+            ..acl::AclState::default()
+        };
         let inner = Arc::new(Inner {
+            acl: Mutex::new(acl_state),
+            faults: crate::faults::Faults::default(),
+            runtime,
+            signer: Arc::new(signer),
             node_id: crate::consul::uuid_v4(),
             opts,
             state: Mutex::new(st),
@@ -121,8 +160,20 @@ impl NomadSimHandle {
         self.inner.state().raft_index
     }
 
+    /// Bootstraps the ACL system as `POST /v1/acl/bootstrap` does and returns the
+    /// management token's SecretID; the error is Nomad's text.
+    pub fn acl_bootstrap(&self) -> Result<String, String> {
+        acl::bootstrap_token(&self.inner, None).map(|t| t.secret_id)
+    }
+
+    /// Installs a fault, as `POST /_sim/faults` does.
+    pub fn inject_fault(&self, fault: crate::faults::Fault) {
+        self.inner.faults.set(fault);
+    }
+
     /// Stops the server and waits for it.
     pub async fn shutdown(mut self) {
+        self.inner.runtime.kill_all();
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -134,6 +185,7 @@ impl NomadSimHandle {
 
 impl Drop for NomadSimHandle {
     fn drop(&mut self) {
+        self.inner.runtime.kill_all();
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -146,12 +198,34 @@ pub(crate) type Resp = Response<Full<Bytes>>;
 const MAX_REQUEST_BODY: usize = 16 * 1024 * 1024;
 
 async fn handle(inner: Arc<Inner>, req: Request<Incoming>) -> Resp {
+    let path = req.uri().path();
+    if path == crate::faults::PATH {
+        return inner.faults.admin(req).await;
+    }
+    if path.starts_with("/v1/") {
+        if let crate::faults::Outcome::Fail(status, body) =
+            inner.faults.apply(default_fault_body).await
+        {
+            return text(status, &body);
+        }
+    }
     let (parts, body) = req.into_parts();
     let body = match Limited::new(body, MAX_REQUEST_BODY).collect().await {
         Ok(b) => b.to_bytes(),
         Err(_) => return text(413, "http: request body too large"),
     };
     api::route(&inner, &parts, body).await
+}
+
+/// Nomad's texts for injected faults without a body.
+fn default_fault_body(status: u16) -> String {
+    match status {
+        // The HTTP connection limiter's answer.
+        429 => "Your IP is issuing too many concurrent connections, please rate limit your calls\n"
+            .into(),
+        500 => "No cluster leader".into(),
+        _ => crate::faults::reason(status),
+    }
 }
 
 /// A plain-text response, as Nomad writes errors.

@@ -1,5 +1,6 @@
 //! The simulated Nomad state store: a raft index, per-table indexes, namespaces, variables,
-//! jobs (with their versions), evaluations and allocations.
+//! jobs (with their versions and submitted sources), evaluations, allocations and
+//! deployments.
 //!
 //! Jobs, evaluations and allocations are kept as the JSON objects the API returns (the Go
 //! field names of Nomad's `api` package), so what a client registered comes back verbatim
@@ -54,6 +55,10 @@ pub struct State {
     pub evals_index: u64,
     pub allocs: BTreeMap<String, Value>,
     pub allocs_index: u64,
+    pub deployments: BTreeMap<String, Value>,
+    pub deployments_index: u64,
+    /// Submitted job sources, keyed by (namespace, job ID, version).
+    pub submissions: BTreeMap<(String, String, u64), Value>,
 }
 
 impl State {
@@ -71,6 +76,9 @@ impl State {
             evals_index: 0,
             allocs: BTreeMap::new(),
             allocs_index: 0,
+            deployments: BTreeMap::new(),
+            deployments_index: 0,
+            submissions: BTreeMap::new(),
         };
         let idx = st.apply();
         st.namespaces.insert(
@@ -116,6 +124,17 @@ impl State {
             .filter(|a| a["Namespace"] == ns && a["JobID"] == job_id)
             .collect();
         out.sort_by_key(|a| a["CreateIndex"].as_u64().unwrap_or(0));
+        out
+    }
+
+    /// Deployments of a job, newest first.
+    pub fn job_deployments(&self, ns: &str, job_id: &str) -> Vec<&Value> {
+        let mut out: Vec<&Value> = self
+            .deployments
+            .values()
+            .filter(|d| d["Namespace"] == ns && d["JobID"] == job_id)
+            .collect();
+        out.sort_by_key(|d| std::cmp::Reverse(d["CreateIndex"].as_u64().unwrap_or(0)));
         out
     }
 

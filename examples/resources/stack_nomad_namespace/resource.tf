@@ -1,0 +1,7 @@
+resource "stack_nomad_namespace" "apps" {
+  name        = "apps"
+  description = "Application workloads"
+  meta = {
+    owner = "platform"
+  }
+}
