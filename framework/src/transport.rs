@@ -657,14 +657,18 @@ fn socket_dir_from_env() -> Option<PathBuf> {
 /// `GRPCController.Shutdown` (or on SIGTERM; in debug mode on SIGINT or
 /// SIGTERM). On [`ServeError::NotLaunchedByTerraform`] a message for humans
 /// has already been printed; exit with status 1.
-pub async fn serve<P>(provider: P, opts: ServeOptions) -> Result<(), ServeError>
+///
+/// `make_provider` runs after the handshake line is printed: building every schema takes
+/// time that Terraform would otherwise wait for (its connection waits in the listen backlog).
+pub async fn serve<P, M>(make_provider: M, opts: ServeOptions) -> Result<(), ServeError>
 where
     P: Provider,
+    M: FnOnce() -> P,
 {
     use tokio::signal::unix::{signal, SignalKind};
 
     if opts.debug {
-        return serve_debug(provider, &opts).await;
+        return serve_debug(make_provider(), &opts).await;
     }
 
     if std::env::var(MAGIC_COOKIE_KEY).ok().as_deref() != Some(MAGIC_COOKIE_VALUE) {
@@ -717,7 +721,7 @@ where
     print_stdout(&format!("{line}\n"))?;
     ::log::debug!("plugin server listening on {}", path.display());
 
-    let result = serve_on(provider, listener, tls, async move {
+    let result = serve_on(make_provider(), listener, tls, async move {
         sigterm.recv().await;
         ::log::info!("SIGTERM received, shutting down");
     })
