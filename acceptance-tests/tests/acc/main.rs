@@ -4,5 +4,6 @@
 mod binary;
 mod common;
 mod consul;
+mod nomad;
 mod release;
 mod vault;

@@ -1,13 +1,13 @@
 # The mesh root lives in Vault; Consul gets a least-privilege token for its CA provider.
 resource "stack_vault_pki_ca" "mesh" {
-  path        = "pki-mesh"
+  root_path   = "pki-mesh"
   common_name = "mesh root"
 }
 
 resource "stack_consul_connect" "this" {
   ca_provider = "vault"
   vault {
-    root_pki_path         = stack_vault_pki_ca.mesh.path
+    root_pki_path         = stack_vault_pki_ca.mesh.root_path
     intermediate_pki_path = "pki-connect-int"
     leaf_cert_ttl         = "72h"
   }

@@ -1,4 +1,5 @@
 //! Consul resources against the Consul simulator (stack-devstack) and real OpenBao.
 
 mod acl;
+mod connect;
 mod intention;
