@@ -381,7 +381,8 @@ impl Transport {
             });
         }
         Attempt::Failed {
-            retryable: is_retryable_status(self.product, status),
+            retryable: is_retryable_status(self.product, status)
+                && !(status == 500 && self.product != Product::Vault && !is_transient_500(&body)),
             retry_after,
             error: Error::Api {
                 product: self.product,
@@ -393,6 +394,24 @@ impl Transport {
             },
         }
     }
+}
+
+/// Consul and Nomad answer every unmapped error with 500, validation failures included; only
+/// the texts of leadership and RPC trouble are worth retrying.
+fn is_transient_500(body: &[u8]) -> bool {
+    const TRANSIENT: &[&str] = &[
+        "No cluster leader",
+        "No path to datacenter",
+        "Not ready to serve consistent reads",
+        "rpc error",
+        "EOF",
+        "connection refused",
+        "i/o timeout",
+        "leadership lost",
+        "rate limit",
+    ];
+    let text = String::from_utf8_lossy(body);
+    TRANSIENT.iter().any(|t| text.contains(t))
 }
 
 /// Extracts error messages from an error body.
@@ -449,6 +468,14 @@ mod tests {
         assert_eq!(encode_path("a/v1.2_x-y~z").as_deref(), Ok("a/v1.2_x-y~z"));
         assert!(encode_path("sys/../secret").is_err());
         assert!(encode_path("./x").is_err());
+    }
+
+    #[test]
+    fn only_transient_500s_are_retried_for_consul_and_nomad() {
+        assert!(is_transient_500(b"No cluster leader"));
+        assert!(is_transient_500(b"rpc error making call: EOF"));
+        assert!(!is_transient_500(b"1 error occurred:\n\t* Task group web validation failed"));
+        assert!(!is_transient_500(b"error configuring provider: permission denied"));
     }
 
     #[test]

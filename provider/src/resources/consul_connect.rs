@@ -72,7 +72,8 @@ const DEFAULT_INTERMEDIATE_TTL: &str = "8760h";
 const DEFAULT_ROOT_TTL: &str = "87600h";
 
 /// The Vault policy Consul's CA provider needs on these two mounts, and no more: mount
-/// management for the two paths (Consul mounts and tunes them), the engines themselves, and
+/// management for the two paths (Consul mounts and tunes them), the engines themselves,
+/// `sign-self-issued` with `sudo` (cross-signing a new root on rotation), and
 /// renewing/looking up its own token.
 pub fn ca_policy(root: &str, int: &str) -> String {
     let crud = r#"["create", "read", "update", "delete", "list"]"#;
@@ -91,6 +92,9 @@ path "sys/mounts/{int}/tune" {{
 }}
 path "{root}/*" {{
   capabilities = {crud}
+}}
+path "{root}/root/sign-self-issued" {{
+  capabilities = ["sudo", "update"]
 }}
 path "{int}/*" {{
   capabilities = {crud}

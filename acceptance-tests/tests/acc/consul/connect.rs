@@ -138,7 +138,7 @@ fn consul_connect_bad_input_is_refused_at_plan() {
         "{PROVIDER}\nresource \"stack_consul_connect\" \"this\" {{\n  ca_provider = \"vault\"\n  vault {{\n    root_pki_path         = \"r\"\n    intermediate_pki_path = \"i\"\n    leaf_cert_ttl         = \"72h\"\n    intermediate_cert_ttl = \"100h\"\n  }}\n}}\n"
     ));
     t.init();
-    let err = t.plan_expect_error();
+    let err = t.plan_expect_error().split_whitespace().collect::<Vec<_>>().join(" ");
     assert!(err.contains("intermediate_cert_ttl") && err.contains("3 × leaf_cert_ttl"), "{err}");
     let cfg = consul.request("GET", "/v1/connect/ca/configuration", None, None).json().expect("cfg");
     assert_eq!(cfg["Provider"], json!("consul"), "nothing changed");
