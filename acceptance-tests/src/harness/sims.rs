@@ -18,7 +18,8 @@ pub enum Acl {
     Bootstrapped,
 }
 
-fn runtime() -> &'static tokio::runtime::Runtime {
+/// The background runtime the simulators (and in-process stacks) run on.
+pub fn runtime() -> &'static tokio::runtime::Runtime {
     static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
     RT.get_or_init(|| {
         tokio::runtime::Builder::new_multi_thread()

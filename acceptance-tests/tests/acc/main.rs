@@ -5,5 +5,6 @@ mod binary;
 mod common;
 mod consul;
 mod nomad;
+mod reference;
 mod release;
 mod vault;

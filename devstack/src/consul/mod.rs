@@ -143,6 +143,51 @@ impl ConsulSimHandle {
         }
     }
 
+    /// Creates a policy with `rules` and a token carrying it, without bootstrapping the ACL
+    /// system: what an operator does when giving an agent (here, the simulated Nomad's
+    /// Consul client) its token before anyone manages ACLs. Returns the token's SecretID.
+    pub fn provision_token(&self, name: &str, rules: &str) -> Result<String, String> {
+        acl::parse_rules(rules)?;
+        let secret = uuid_v4();
+        let (policy_id, accessor) = (uuid_v4(), uuid_v4());
+        self.inner.write(|st| {
+            let idx = st.apply();
+            st.acl.policies.insert(
+                policy_id.clone(),
+                acl::Policy {
+                    id: policy_id.clone(),
+                    name: name.to_string(),
+                    description: format!("{name} (provisioned by stack-devstack)"),
+                    rules: rules.to_string(),
+                    datacenters: Vec::new(),
+                    hash: acl::content_hash(&[name, rules]),
+                    create_index: idx,
+                    modify_index: idx,
+                },
+            );
+            st.acl.tokens.insert(
+                accessor.clone(),
+                acl::Token {
+                    accessor: accessor.clone(),
+                    secret: secret.clone(),
+                    description: format!("{name} (provisioned by stack-devstack)"),
+                    policies: vec![policy_id.clone()],
+                    roles: Vec::new(),
+                    service_identities: Vec::new(),
+                    node_identities: Vec::new(),
+                    local: false,
+                    create_time: acl::now_rfc3339(),
+                    hash: acl::content_hash(&[name]),
+                    create_index: idx,
+                    modify_index: idx,
+                },
+            );
+            st.acl.policies_index = idx;
+            st.acl.tokens_index = idx;
+        });
+        Ok(secret)
+    }
+
     /// Installs a fault, as `POST /_sim/faults` does.
     pub fn inject_fault(&self, fault: Fault) {
         self.inner.faults.set(fault);

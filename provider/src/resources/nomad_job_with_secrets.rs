@@ -150,6 +150,9 @@ impl NomadJobWithSecretsModel {
 
     /// Adds the `vault` block and the templates to the chosen tasks of `job`.
     fn inject(&self, job: &mut Json, ns: &str, id: &str, keys: &[String]) -> Result<(), Diags> {
+        if keys.is_empty() && self.database_credentials.as_ref().is_none_or(Vec::is_empty) {
+            return Ok(()); // nothing to render: leave the tasks as written
+        }
         let path = format!("{}/data/{ns}/{id}", self.kv_mount());
         let as_file = self.inject_as.as_deref() == Some("file");
         let role = self.vault_role.clone().unwrap_or_else(|| "nomad-workloads".into());
@@ -573,7 +576,7 @@ mod tests {
         assert!(t[1]["EmbeddedTmpl"].as_str().expect("template").contains("db/creds/app") && t[1]["Envvars"] == json!(true));
         assert!(job["TaskGroups"][0]["Tasks"][1].get("Vault").is_none());
         let bad = NomadJobWithSecretsModel { inject_into: Some(vec!["nope".into()]), ..Default::default() };
-        assert!(bad.inject(&mut job, "default", "web", &[]).is_err());
+        assert!(bad.inject(&mut job, "default", "web", &["X".into()]).is_err());
     }
 
     #[test]
