@@ -100,6 +100,9 @@ TFRC
 export TF_CLI_CONFIG_FILE="$RUN/cli.tfrc" TF_IN_AUTOMATION=1 CHECKPOINT_DISABLE=1
 cp -r examples/reference-architecture/. "$RUN/work/"
 
+say "terraform init (installs the local child modules; the provider is this build)"
+"$TF" -chdir="$RUN/work" init -input=false -no-color >/dev/null
+
 say "terraform apply (examples/reference-architecture): ACL bootstrap, mesh CA in Vault, intentions, workload identity, database secrets, audit, the api and web jobs"
 "$TF" -chdir="$RUN/work" apply -auto-approve -input=false -no-color
 

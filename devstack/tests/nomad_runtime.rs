@@ -243,7 +243,7 @@ async fn raw_exec_runs_with_nomad_env_alloc_dir_and_is_killed_on_stop() {
         .expect("cat");
     assert_eq!(
         (r.status().as_u16(), r.text().await.expect("present")),
-        (400, "must provide a file path".into())
+        (400, "must provide a file name".into())
     );
     let r = c
         .get(format!(
@@ -252,7 +252,9 @@ async fn raw_exec_runs_with_nomad_env_alloc_dir_and_is_killed_on_stop() {
         .send()
         .await
         .expect("cat");
-    assert_eq!(r.status(), 400);
+    // A path out of the alloc dir is refused (never the host's file).
+    assert!(r.status().is_client_error() || r.status().is_server_error());
+    assert!(!r.text().await.expect("body").contains("root:"));
 
     let pid: u32 = {
         let r = c
@@ -418,6 +420,26 @@ async fn http_server_task_serves_and_deployment_succeeds_after_min_healthy_time(
     let (_, job) = get(&c, &format!("{base}/v1/job/web")).await;
     assert_eq!(job["Stable"], true);
     assert_eq!(job["Status"], "running");
+    // The deployment watcher evaluated the job when the deployment ended.
+    let (_, evals) = get(&c, &format!("{base}/v1/job/web/evaluations")).await;
+    let triggers: Vec<(&str, &str)> = evals
+        .as_array()
+        .expect("present")
+        .iter()
+        .map(|e| {
+            (
+                e["TriggeredBy"].as_str().expect("present"),
+                e["DeploymentID"].as_str().expect("present"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        triggers,
+        [
+            ("deployment-watcher", dep_id.as_str()),
+            ("job-register", dep_id.as_str())
+        ]
+    );
 
     // Re-registering the same spec changes nothing.
     let before = get(&c, &format!("{base}/v1/job/web/deployments")).await.1;
@@ -709,7 +731,13 @@ async fn services_are_registered_in_consul_with_the_sidecar_and_removed_on_stop(
     .expect("nomad sim");
     let c = client();
     let base = h.url();
-    let mut job = raw_exec_job("svc", "exec sleep 600", fast_update(), json!({}));
+    // The task serves on its port, so the service's TCP check passes.
+    let mut job = raw_exec_job(
+        "svc",
+        "exec python3 -m http.server $NOMAD_PORT_http --bind 127.0.0.1",
+        fast_update(),
+        json!({}),
+    );
     job["TaskGroups"][0]["Services"] = json!([{
         "Name": "web",
         "PortLabel": "http",
@@ -811,6 +839,23 @@ async fn services_are_registered_in_consul_with_the_sidecar_and_removed_on_stop(
             .any(|ch| ch["ServiceID"] == group_id.as_str() && ch["Type"] == "tcp")),
         "{health}"
     );
+    // The check runs (the simulator probes it for Consul) and passes once the task listens.
+    let passing = wait_for(
+        &c,
+        &format!("{}/v1/health/service/web?passing", consul.url()),
+        10,
+        "a passing web instance",
+        |v| v.as_array().is_some_and(|a| a.len() == 1),
+    )
+    .await;
+    let tcp = passing[0]["Checks"]
+        .as_array()
+        .expect("present")
+        .iter()
+        .find(|ch| ch["Type"] == "tcp")
+        .expect("tcp check")
+        .clone();
+    assert_eq!(tcp["Status"], "passing", "{passing}");
 
     // The `nomad` provider's service is Nomad's own, not Consul's.
     assert!(services
@@ -973,6 +1018,14 @@ async fn plan_submission_and_destructive_updates() {
     );
     let (s, _) = get(&c, &format!("{base}/v1/job/p/submission?version=1")).await;
     assert_eq!(s, 404);
+    let (s, body) = get(&c, &format!("{base}/v1/job/p/submission")).await;
+    assert_eq!(
+        (s, body),
+        (
+            400,
+            json!("Unable to parse job submission version parameter")
+        )
+    );
     let (s, body) = get(
         &c,
         &format!("{base}/v1/deployment/00000000-0000-0000-0000-000000000000"),
@@ -1019,6 +1072,103 @@ async fn python_nomad_reads_allocations_and_deployments() {
         out.status,
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
+    );
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lifecycle_hooks_order_init_main_and_poststop_tasks() {
+    let h = sim().await;
+    let c = client();
+    let base = h.url();
+    let task = |name: &str, script: &str, hook: Option<&str>| {
+        let mut t = json!({
+            "Name": name,
+            "Driver": "raw_exec",
+            "Config": {"command": "/bin/sh", "args": ["-c", script]},
+            "KillTimeout": 1_000_000_000i64,
+        });
+        if let Some(hook) = hook {
+            t["Lifecycle"] = json!({"Hook": hook, "Sidecar": false});
+        }
+        t
+    };
+    let job = json!({
+        "ID": "life",
+        "Type": "service",
+        "Update": fast_update(),
+        "TaskGroups": [{
+            "Name": "g",
+            "RestartPolicy": {"Attempts": 0, "Mode": "fail"},
+            "Tasks": [
+                task("main", "cat \"$NOMAD_ALLOC_DIR/init.txt\" > \"$NOMAD_ALLOC_DIR/main.txt\"; exec sleep 600", None),
+                task("init", "sleep 0.5; echo from-init > \"$NOMAD_ALLOC_DIR/init.txt\"", Some("prestart")),
+                task("cleanup", "echo cleaned > \"$NOMAD_ALLOC_DIR/cleanup.txt\"", Some("poststop")),
+            ]
+        }]
+    });
+    register(&c, &base, json!({"Job": job})).await;
+    let allocs = wait_for(
+        &c,
+        &format!("{base}/v1/job/life/allocations"),
+        10,
+        "main running",
+        |v| v[0]["TaskStates"]["main"]["State"] == "running",
+    )
+    .await;
+    let ts = &allocs[0]["TaskStates"];
+    // The init task completed (successfully, not restarted) before main started.
+    assert_eq!(ts["init"]["State"], "dead", "{ts}");
+    assert_eq!(ts["init"]["Failed"], false);
+    assert_eq!(ts["cleanup"]["State"], "pending");
+    // A pending poststop task does not keep the allocation pending.
+    assert_eq!(allocs[0]["ClientStatus"], "running");
+    let alloc_id = allocs[0]["ID"].as_str().expect("present").to_string();
+    let cat = |path: &str| {
+        let c = c.clone();
+        let url = format!("{base}/v1/client/fs/cat/{alloc_id}?path={path}");
+        async move {
+            let r = c.get(url).send().await.expect("cat");
+            (r.status().as_u16(), r.text().await.expect("body"))
+        }
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while cat("alloc/main.txt").await != (200, "from-init\n".to_string()) {
+        assert!(
+            Instant::now() < deadline,
+            "main never saw the init task's file"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(cat("alloc/cleanup.txt").await.0, 500);
+    wait_for(
+        &c,
+        &format!("{base}/v1/job/life/deployment"),
+        10,
+        "successful",
+        |d| d["Status"] == "successful",
+    )
+    .await;
+
+    // Stopping runs the poststop task, then the allocation is complete.
+    c.delete(format!("{base}/v1/job/life"))
+        .send()
+        .await
+        .expect("stop");
+    let allocs = wait_for(
+        &c,
+        &format!("{base}/v1/job/life/allocations"),
+        10,
+        "complete",
+        |v| v[0]["ClientStatus"] == "complete",
+    )
+    .await;
+    let ts = &allocs[0]["TaskStates"];
+    assert_eq!(ts["cleanup"]["State"], "dead", "{ts}");
+    assert_eq!(ts["cleanup"]["Failed"], false);
+    assert_eq!(
+        cat("alloc/cleanup.txt").await,
+        (200, "cleaned\n".to_string())
     );
     h.shutdown().await;
 }

@@ -1672,11 +1672,12 @@ fn object_namespace(inner: &Inner, obj: Obj, id: &str) -> Option<String> {
 
 fn deny(via: Via, e: Option<TokenErr>) -> Box<Resp> {
     match (via, e) {
-        (_, Some(TokenErr::Expired)) => Box::new(text(500, "ACL token expired")),
+        // Server RPCs turn every authentication failure into `Permission denied`.
+        (Via::Rpc, _) | (Via::Client, None) => Box::new(text(403, PERMISSION_DENIED)),
+        (Via::Client, Some(TokenErr::Expired)) => Box::new(text(500, "ACL token expired")),
         (Via::Client, Some(TokenErr::NotFound | TokenErr::Invalid)) => {
             Box::new(text(403, TOKEN_NOT_FOUND))
         }
-        _ => Box::new(text(403, PERMISSION_DENIED)),
     }
 }
 

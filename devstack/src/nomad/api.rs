@@ -934,6 +934,23 @@ fn canonicalize_job(job: &Map<String, Value>, ns: &str) -> Map<String, Value> {
                 if g.get("Count").is_none_or(Value::is_null) {
                     g.insert("Count".into(), json!(1));
                 }
+                // `NetworkResource.Canonicalize`: host mode, ports on the default network.
+                if let Some(Value::Array(nets)) = g.get_mut("Networks") {
+                    for n in nets.iter_mut().filter(|n| n.is_object()) {
+                        if n["Mode"].as_str().is_none_or(str::is_empty) {
+                            n["Mode"] = json!("host");
+                        }
+                        for key in ["DynamicPorts", "ReservedPorts"] {
+                            if let Some(ps) = n[key].as_array_mut() {
+                                for p in ps.iter_mut().filter(|p| p.is_object()) {
+                                    if p["HostNetwork"].as_str().is_none_or(str::is_empty) {
+                                        p["HostNetwork"] = json!("default");
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
             }
         }
     }

@@ -78,7 +78,7 @@ pub(crate) struct Inner {
     pub(crate) runtime: runtime::Runtime,
     /// The agent's workload-identity signing key (JWKS at `/.well-known/jwks.json`).
     pub(crate) signer: Arc<workload::IdentitySigner>,
-    /// ACL tables (lock after `state` is released, never while holding it).
+    /// ACL tables. Lock order: `state` before `acl`; never take `state` while holding this.
     pub(crate) acl: Mutex<acl::AclState>,
     /// Injected faults (`/_sim/faults`).
     pub(crate) faults: crate::faults::Faults,

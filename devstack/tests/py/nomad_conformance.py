@@ -140,12 +140,17 @@ def main() -> None:
     )
     assert reg["EvalID"] in [e["ID"] for e in n.job.get_evaluations("conf-web")]
 
+    # The client starts each allocation on its own: wait for both to run.
     allocs = wait_for(
-        lambda: [
-            a
-            for a in n.job.get_allocations("conf-web")
-            if a["ClientStatus"] == "running"
-        ],
+        lambda: (
+            lambda running: running if len(running) == 2 else None
+        )(
+            [
+                a
+                for a in n.job.get_allocations("conf-web")
+                if a["ClientStatus"] == "running"
+            ]
+        ),
         "running allocations",
     )
     assert len(allocs) == 2, allocs

@@ -2,6 +2,8 @@
 //! source inside the destination's `service-intentions` config entry; writes are merged with
 //! check-and-set and retried on conflict, so parallel applies and other modules lose nothing.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -51,9 +53,19 @@ fn is_ours(src: &Json, name: &str) -> bool {
     src.get("Name").and_then(Json::as_str) == Some(name) && blank("Namespace") && blank("Partition") && blank("Peer")
 }
 
+/// One lock per (Consul, destination): resources of one apply queue up for the entry instead of
+/// racing each other's CAS writes. CAS still guards against other processes.
+fn entry_lock(consul: &ConsulClient, destination: &str) -> Arc<tokio::sync::Mutex<()>> {
+    static LOCKS: OnceLock<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>> = OnceLock::new();
+    let mut locks = LOCKS.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner());
+    Arc::clone(locks.entry(format!("{}|{destination}", consul.address())).or_default())
+}
+
 /// Applies `change` to the destination's entry (fresh read each attempt) and writes it with CAS.
 /// `change` returns `false` when there is nothing to write.
 async fn merge(consul: &ConsulClient, destination: &str, change: impl Fn(&mut Vec<Json>) -> bool) -> Result<(), stack_core::Error> {
+    let lock = entry_lock(consul, destination);
+    let _held = lock.lock().await;
     for attempt in 0..CAS_ATTEMPTS {
         let current = consul.config_entry(KIND, destination).await?;
         let (mut body, cas) = match current {

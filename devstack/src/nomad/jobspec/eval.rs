@@ -189,6 +189,37 @@ impl<'a> Ctx<'a> {
                         ));
                     }
                 }
+                // hcl checks the argument count against the signature first.
+                if let Some((params, variadic)) = super::funcs::params(&name) {
+                    if args.len() > params.len() && !variadic {
+                        let extra = if f.args.expand_final() {
+                            f.span()
+                        } else {
+                            f.args.iter().nth(params.len()).and_then(|a| a.span())
+                        };
+                        return Err(self.diag(
+                            extra,
+                            "Too many function arguments",
+                            &format!(
+                                "Function {name:?} expects only {} argument(s).",
+                                params.len()
+                            ),
+                        ));
+                    }
+                    if args.len() < params.len() {
+                        let close = f.span().map(|r| r.end.saturating_sub(1)..r.end);
+                        return Err(self.diag(
+                            close,
+                            "Not enough function arguments",
+                            &format!(
+                                "Function {name:?} expects{} {} argument(s). Missing value for {:?}.",
+                                if variadic { " at least" } else { "" },
+                                params.len(),
+                                params[args.len()]
+                            ),
+                        ));
+                    }
+                }
                 super::funcs::call(&name, args).map_err(|e| match e {
                     super::funcs::FnError::Unknown => {
                         let mut names: Vec<&str> = super::funcs::NAMES.to_vec();

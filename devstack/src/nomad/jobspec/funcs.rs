@@ -142,6 +142,47 @@ pub(super) const NAMES: &[&str] = &[
     "zipmap",
 ];
 
+/// A function's parameter names (cty's), and whether more arguments may follow.
+pub(super) fn params(name: &str) -> Option<(&'static [&'static str], bool)> {
+    Some(match name {
+        "upper" | "lower" | "title" | "trimspace" | "chomp" | "strrev" | "strlen"
+        | "base64encode" | "base64decode" | "urlencode" | "sha256" | "sha512" | "jsondecode" => {
+            (&["str"], false)
+        }
+        "trimprefix" => (&["str", "prefix"], false),
+        "trimsuffix" => (&["str", "suffix"], false),
+        "trim" => (&["str", "cutset"], false),
+        "replace" => (&["str", "substr", "replace"], false),
+        "substr" => (&["str", "offset", "length"], false),
+        "split" => (&["separator", "str"], false),
+        "join" => (&["separator"], true),
+        "format" => (&["format"], true),
+        "indent" => (&["spaces", "str"], false),
+        "jsonencode" => (&["val"], false),
+        "length" => (&["value"], false),
+        "concat" | "range" | "merge" | "coalesce" | "coalescelist" | "min" | "max" => (&[], true),
+        "flatten" | "distinct" | "compact" | "reverse" | "sort" => (&["list"], false),
+        "contains" | "index" => (&["list", "value"], false),
+        "element" => (&["list", "index"], false),
+        "slice" => (&["list", "start_index", "end_index"], false),
+        "chunklist" => (&["list", "size"], false),
+        "keys" => (&["inputMap"], false),
+        "values" => (&["values"], false),
+        "lookup" => (&["inputMap", "key"], true),
+        "zipmap" => (&["keys", "values"], false),
+        "abs" | "ceil" | "floor" | "signum" => (&["num"], false),
+        "pow" => (&["num", "power"], false),
+        "log" => (&["num", "base"], false),
+        "parseint" => (&["number", "base"], false),
+        "setunion" | "setintersection" => (&["first_set"], true),
+        "uuidv4" => (&[], false),
+        "file" | "filebase64" | "fileexists" | "abspath" | "basename" | "dirname"
+        | "pathexpand" => (&["path"], false),
+        "fileset" => (&["path", "pattern"], false),
+        _ => return None,
+    })
+}
+
 pub(super) fn call(name: &str, a: Vec<Value>) -> FnResult {
     if !NAMES.contains(&name) {
         return Err(FnError::Unknown);

@@ -409,9 +409,100 @@ fn function_set_is_nomads() {
         e,
         "input.hcl:4,16-20: Call to unknown function; There is no function named \"uper\". Did you mean \"upper\"?"
     );
+    let e = parse_err(&task_job("driver = upper(\"a\", \"b\")"), "");
+    assert_eq!(
+        e,
+        "input.hcl:4,27-30: Too many function arguments; Function \"upper\" expects only 1 argument(s)."
+    );
+    let e = parse_err(&task_job("driver = replace(\"a\", \"b\")"), "");
+    assert_eq!(
+        e,
+        "input.hcl:4,32-33: Not enough function arguments; Function \"replace\" expects 3 argument(s). Missing value for \"replace\"."
+    );
     let v = parse(&task_job(
         "driver = try(var.nope, \"fallback\")\n      user = can(var.nope) ? \"a\" : \"b\"",
     ));
     assert_eq!(v["TaskGroups"][0]["Tasks"][0]["Driver"], "fallback");
     assert_eq!(v["TaskGroups"][0]["Tasks"][0]["User"], "b");
+}
+
+#[test]
+fn dynamic_blocks_expand() {
+    let src = r#"
+variable "ports" {
+  default = { http = 8080, metrics = 9102 }
+}
+job "j" {
+  group "g" {
+    network {
+      dynamic "port" {
+        for_each = var.ports
+        labels   = [port.key]
+        content {
+          to = port.value
+        }
+      }
+    }
+    task "t" {
+      driver = "docker"
+      dynamic "template" {
+        for_each = ["a", "b"]
+        iterator = f
+        content {
+          data        = "file ${f.value}"
+          destination = "local/${f.key}"
+        }
+      }
+    }
+  }
+}
+"#;
+    let v = parse(src);
+    let ports = &v["TaskGroups"][0]["Networks"][0]["DynamicPorts"];
+    assert_eq!(ports[0]["Label"], "http");
+    assert_eq!(ports[0]["To"], 8080);
+    assert_eq!(ports[1]["Label"], "metrics");
+    assert_eq!(ports[1]["To"], 9102);
+    let tm = &v["TaskGroups"][0]["Tasks"][0]["Templates"];
+    assert_eq!(tm[0]["EmbeddedTmpl"], "file a");
+    assert_eq!(tm[1]["DestPath"], "local/1");
+
+    // Generated blocks are checked against the schema like written ones.
+    let e = parse_err(
+        &task_job("driver = \"docker\"\n      dynamic \"template\" {\n        for_each = [1]\n        content {\n          bogus = 1\n        }\n      }"),
+        "",
+    );
+    assert_eq!(
+        e,
+        "input.hcl:8,11-16: Unsupported argument; An argument named \"bogus\" is not expected here."
+    );
+}
+
+#[test]
+fn variable_validation_rules() {
+    let src = r#"variable "replicas" {
+  type    = number
+  default = 1
+  validation {
+    condition     = var.replicas > 0 && var.replicas < 10
+    error_message = "Replicas must be 1 to 9."
+  }
+}
+job "j" {
+  group "g" {
+    count = var.replicas
+    task "t" {
+      driver = "docker"
+    }
+  }
+}
+"#;
+    assert_eq!(parse(src)["TaskGroups"][0]["Count"], 1);
+    let v = parse_jobspec(src, "replicas = 4\n", false).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(v["TaskGroups"][0]["Count"], 4);
+    let e = parse_err(src, "replicas = 40\n");
+    assert_eq!(
+        e,
+        "input.hcl:1,12-14: Invalid value for varfile variable; Replicas must be 1 to 9.\n\nThis was checked by the validation rule at input.hcl:4,3-13."
+    );
 }

@@ -92,8 +92,29 @@ pub(crate) fn reconcile(
         );
         let version = d["JobVersion"].clone();
         mark_stable(st, &key, &version, idx);
+        watcher_eval(st, dep_id, idx, now);
     }
     None
+}
+
+/// The evaluation the deployment watcher creates when a deployment ends.
+fn watcher_eval(st: &mut State, dep_id: &str, idx: u64, now: i64) {
+    let Some(d) = st.deployments.get(dep_id) else {
+        return;
+    };
+    let key = (
+        d["Namespace"].as_str().unwrap_or("").to_string(),
+        d["JobID"].as_str().unwrap_or("").to_string(),
+    );
+    let Some(job) = st.jobs.get(&key).map(|j| j.current.clone()) else {
+        return;
+    };
+    let id = crate::consul::uuid_v4();
+    let mut ev = scheduler::new_eval(&job, &id, "deployment-watcher", idx, now);
+    ev["DeploymentID"] = json!(dep_id);
+    ev["Status"] = json!("complete");
+    st.evals.insert(id, ev);
+    st.evals_index = idx;
 }
 
 /// `UpdateJobStability`: the deployed version becomes stable.
@@ -163,6 +184,7 @@ pub(crate) fn fail(
         d["ModifyTime"] = json!(now);
         st.deployments_index = idx;
     }
+    watcher_eval(st, dep_id, idx, now);
     revert
 }
 

@@ -160,24 +160,7 @@ async fn allocs_list(inner: &Inner, q: &Query) -> Res {
 async fn alloc_get(inner: &Inner, q: &Query, id: &str) -> Res {
     let opts = parse_query_opts(q)?;
     let (idx, out) = blocking(inner, &opts, |st| match st.allocs.get(id) {
-        Some(a) => {
-            let mut full = a.clone();
-            let key = (
-                a["Namespace"].as_str().unwrap_or("").to_string(),
-                a["JobID"].as_str().unwrap_or("").to_string(),
-            );
-            full["Job"] = st
-                .jobs
-                .get(&key)
-                .and_then(|j| {
-                    j.versions
-                        .iter()
-                        .find(|v| v["Version"] == a["JobVersion"])
-                        .cloned()
-                })
-                .unwrap_or(Value::Null);
-            (a["ModifyIndex"].as_u64().unwrap_or(0), Some(full))
-        }
+        Some(a) => (a["ModifyIndex"].as_u64().unwrap_or(0), Some(a.clone())),
         None => (st.allocs_index, None),
     })
     .await;
@@ -273,22 +256,11 @@ async fn job_latest_deployment(inner: &Inner, q: &Query, id: &str) -> Res {
 
 fn job_submission(inner: &Inner, q: &Query, id: &str) -> Res {
     let ns = q.namespace();
-    let version = match q.get("version") {
-        None | Some("") => return Err(err(400, "must specify a job version")),
-        Some(v) => v.parse::<u64>().map_err(|e| {
-            err(
-                400,
-                &format!(
-                    "Failed to parse job version: strconv.ParseUint: parsing {v:?}: {}",
-                    if e.to_string().contains("too large") {
-                        "value out of range"
-                    } else {
-                        "invalid syntax"
-                    }
-                ),
-            )
-        })?,
-    };
+    let version = q
+        .get("version")
+        .unwrap_or("")
+        .parse::<u64>()
+        .map_err(|_| err(400, "Unable to parse job submission version parameter"))?;
     let st = inner.state();
     let idx = st.jobs_index;
     let Some(sub) = st.submissions.get(&(ns.clone(), id.to_string(), version)) else {
@@ -520,12 +492,15 @@ fn alloc_path(
     alloc_id: &str,
     required: bool,
 ) -> Result<PathBuf, Box<super::Resp>> {
+    if alloc_id.is_empty() {
+        return Err(err(400, "must provide a valid alloc id"));
+    }
     if !inner.state().allocs.contains_key(alloc_id) {
         return Err(err(404, &format!("Unknown allocation \"{alloc_id}\"")));
     }
     let rel = q.get("path").unwrap_or("");
     if rel.is_empty() && required {
-        return Err(err(400, "must provide a file path"));
+        return Err(err(400, "must provide a file name"));
     }
     let rel = if rel.is_empty() { "/" } else { rel };
     let mut out = inner.runtime.alloc_dir(alloc_id);
@@ -543,7 +518,7 @@ fn fs_cat(inner: &Inner, q: &Query, alloc_id: &str) -> Res {
     let path = alloc_path(inner, q, alloc_id, true)?;
     let rel = q.get("path").unwrap_or("");
     if path.is_dir() {
-        return Err(err(400, &format!("file {rel:?} is a directory")));
+        return Err(err(500, &format!("file {rel:?} is a directory")));
     }
     match std::fs::read(&path) {
         Ok(data) => {

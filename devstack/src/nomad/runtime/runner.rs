@@ -108,7 +108,7 @@ fn update_alloc(inner: &Arc<Inner>, alloc_id: &str, f: impl FnOnce(&mut Value, i
     super::apply(inner, launch);
 }
 
-/// `getClientStatus`: failed, pending, running, complete, by the task states.
+/// `getClientStatus`: failed, running, pending, complete, by the task states.
 fn client_status(a: &Value) -> (&'static str, &'static str) {
     let (mut pending, mut running, mut dead, mut failed) = (false, false, false, false);
     for s in a["TaskStates"]
@@ -127,10 +127,10 @@ fn client_status(a: &Value) -> (&'static str, &'static str) {
     }
     if failed {
         ("failed", "Failed tasks")
-    } else if pending {
-        ("pending", "No tasks have started")
     } else if running {
         ("running", "Tasks are running")
+    } else if pending {
+        ("pending", "No tasks have started")
     } else if dead {
         ("complete", "All tasks have completed")
     } else {
@@ -170,19 +170,8 @@ struct AllocInfo {
 }
 
 fn load(st: &State, alloc_id: &str) -> Option<AllocInfo> {
-    let alloc = st.allocs.get(alloc_id)?.clone();
-    let key = (
-        alloc["Namespace"].as_str().unwrap_or("").to_string(),
-        alloc["JobID"].as_str().unwrap_or("").to_string(),
-    );
-    let entry = st.jobs.get(&key)?;
-    let job = entry
-        .versions
-        .iter()
-        .rev()
-        .find(|v| v["Version"] == alloc["JobVersion"])
-        .cloned()
-        .unwrap_or_else(|| entry.current.clone());
+    let mut alloc = st.allocs.get(alloc_id)?.clone();
+    let job = alloc.as_object_mut()?.remove("Job")?;
     let group = job["TaskGroups"]
         .as_array()
         .into_iter()
@@ -433,6 +422,8 @@ pub(crate) async fn run_alloc(
     let mut health_done = !deployment;
     let mut sibling_killed = false;
     let mut run_poststop = false;
+    let mut check_seen: BTreeMap<String, bool> = BTreeMap::new();
+    let mut last_probe: Option<Instant> = None;
     loop {
         if *shutdown.borrow() {
             for h in &handles {
@@ -480,6 +471,12 @@ pub(crate) async fn run_alloc(
                 let (ok, _errors) = services::register(&inner, &regs).await;
                 registered = ok;
             }
+        }
+        if !registered.is_empty()
+            && last_probe.is_none_or(|t| t.elapsed() >= Duration::from_secs(1))
+        {
+            last_probe = Some(Instant::now());
+            sync_check_status(&inner, &regs, &registered, &mut check_seen).await;
         }
         if !health_done {
             let healthy = if !failed.is_empty() || started_at.elapsed() > healthy_deadline {
@@ -564,32 +561,69 @@ fn nanos(v: &Value, default: u64) -> Duration {
 async fn checks_pass(inner: &Inner, regs: &[(String, Value)]) -> bool {
     for (_, reg) in regs {
         for c in reg["Checks"].as_array().into_iter().flatten() {
-            if let Some(url) = c["HTTP"].as_str() {
-                let ok = inner
-                    .runtime
-                    .http
-                    .get(url)
-                    .timeout(Duration::from_secs(2))
-                    .send()
-                    .await
-                    .is_ok_and(|r| r.status().is_success());
-                if !ok {
-                    return false;
-                }
-            } else if let Some(addr) = c["TCP"].as_str() {
-                let ok = tokio::time::timeout(
-                    Duration::from_secs(2),
-                    tokio::net::TcpStream::connect(addr),
-                )
-                .await
-                .is_ok_and(|r| r.is_ok());
-                if !ok {
-                    return false;
-                }
+            if probe(inner, c).await == Some(false) {
+                return false;
             }
         }
     }
     true
+}
+
+/// Runs an HTTP or TCP check once (`None` for the kinds the simulator does not run).
+async fn probe(inner: &Inner, c: &Value) -> Option<bool> {
+    if let Some(url) = c["HTTP"].as_str() {
+        return Some(
+            inner
+                .runtime
+                .http
+                .get(url)
+                .timeout(Duration::from_secs(2))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success()),
+        );
+    }
+    let addr = c["TCP"].as_str()?;
+    Some(
+        tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(addr))
+            .await
+            .is_ok_and(|r| r.is_ok()),
+    )
+}
+
+/// Consul runs the HTTP/TCP checks of the services Nomad registers; the Consul simulator does
+/// not, so the runner probes them and re-registers a service when one of its checks changes
+/// status. `seen` keeps the last status of each check.
+async fn sync_check_status(
+    inner: &Inner,
+    regs: &[(String, Value)],
+    registered: &[String],
+    seen: &mut BTreeMap<String, bool>,
+) {
+    let mut changed_regs = Vec::new();
+    for (id, reg) in regs.iter().filter(|(id, _)| registered.contains(id)) {
+        let mut reg = reg.clone();
+        let mut changed = false;
+        let n = reg["Checks"].as_array().map_or(0, Vec::len);
+        for i in 0..n {
+            let c = reg["Checks"][i].clone();
+            let Some(ok) = probe(inner, &c).await else {
+                continue;
+            };
+            let cid = c["CheckID"].as_str().unwrap_or("").to_string();
+            if seen.get(&cid) != Some(&ok) {
+                changed = true;
+                seen.insert(cid, ok);
+            }
+            reg["Checks"][i]["Status"] = json!(if ok { "passing" } else { "critical" });
+        }
+        if changed {
+            changed_regs.push((id.clone(), reg));
+        }
+    }
+    if !changed_regs.is_empty() {
+        let _ = services::register(inner, &changed_regs).await;
+    }
 }
 
 struct TaskCtx {
@@ -891,6 +925,15 @@ fn kill_timeout(task: &Value) -> i64 {
         .unwrap_or(5_000_000_000)
 }
 
+/// The signal a stop sends first (`kill_signal`, default SIGINT), as kill(1) names it.
+fn kill_signal(task: &Value) -> String {
+    task["KillSignal"]
+        .as_str()
+        .map(|s| s.trim_start_matches("SIG").to_ascii_uppercase())
+        .filter(|s| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric()))
+        .unwrap_or_else(|| "INT".to_string())
+}
+
 fn killing_event(ctx: &TaskCtx, k: &Kill) {
     if let Kill::Sibling(s) = k {
         let mut ev = task_event(
@@ -1048,7 +1091,7 @@ async fn run_process(
                 return Outcome::Killed;
             }
             killing_event(ctx, &k);
-            super::signal_groups(&[pid], "INT");
+            super::signal_groups(&[pid], &kill_signal(&ctx.task));
             let kt = Duration::from_nanos(kill_timeout(&ctx.task) as u64);
             let s = match tokio::time::timeout(kt, child.wait()).await {
                 Ok(s) => s.ok(),

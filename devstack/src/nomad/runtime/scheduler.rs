@@ -393,6 +393,9 @@ fn new_alloc(p: &Placement<'_>, group: &Value, i: u64) -> Value {
         "JobID": job["ID"],
         "JobType": job["Type"],
         "JobVersion": job["Version"],
+        // The allocation carries its job version, as Nomad's does (purging the job
+        // leaves its allocations able to run and stop).
+        "Job": job,
         "TaskGroup": tg,
         "AllocatedResources": {
             "Tasks": task_res,
@@ -642,7 +645,7 @@ pub(crate) fn connect_hook(job: &mut Map<String, Value>) -> Result<(), String> {
     let Some(Value::Array(groups)) = job.get_mut("TaskGroups") else {
         return Ok(());
     };
-    for g in groups.iter_mut() {
+    for g in groups.iter_mut().filter(|g| g.is_object()) {
         let has_network = g["Networks"].as_array().is_some_and(|n| !n.is_empty());
         let sidecars: Vec<(String, Value, String)> = g["Services"]
             .as_array()
@@ -693,7 +696,7 @@ pub(crate) fn connect_hook(job: &mut Map<String, Value>) -> Result<(), String> {
                         list.push(task);
                     }
                 }
-                if let Some(net) = g["Networks"].get_mut(0) {
+                if let Some(net) = g["Networks"].get_mut(0).filter(|n| n.is_object()) {
                     let exists = net["DynamicPorts"]
                         .as_array()
                         .is_some_and(|ps| ps.iter().any(|p| p["Label"] == port.as_str()));
