@@ -28,12 +28,34 @@ cargo xtask docs --check
 step "examples are terraform fmt clean"
 "$TF" fmt -check -recursive -diff examples
 
+step "examples/reference-architecture: terraform init + validate"
+REF="$(mktemp -d)"
+cp -r examples/reference-architecture/. "$REF/"
+cat >"$REF.tfrc" <<TFRC
+provider_installation {
+  dev_overrides {
+    "registry.terraform.io/stack/stack" = "$ROOT/target/release"
+  }
+  direct {}
+}
+TFRC
+TF_CLI_CONFIG_FILE="$REF.tfrc" "$TF" -chdir="$REF" init -backend=false -input=false -no-color >/dev/null
+TF_CLI_CONFIG_FILE="$REF.tfrc" "$TF" -chdir="$REF" validate -no-color
+rm -rf "$REF" "$REF.tfrc"
+
 step ".goreleaser.yml against GoReleaser's schema"
 "$PY" scripts/validate-goreleaser.py
 
 step "benchmark: provider start-up and memory"
 # The harness is built like the tests (dev profile); what it measures is the release binary.
 cargo bench --locked --profile dev -p terraform-provider-stack --bench startup
+
+step "benchmark: stack-devstack up to a healthy stack"
+cargo bench --locked --profile dev -p stack-devstack --bench up
+
+step "benchmarks: Nomad deployment wait (blocking queries), 50 parallel intentions"
+STACK_PROVIDER_BIN="$ROOT/target/release/terraform-provider-stack" \
+  cargo bench --locked --profile dev -p stack-acceptance-tests --bench job_deploy --bench intentions
 
 step "tests (unit, protocol, acceptance)"
 LOG="$(mktemp)"

@@ -110,6 +110,20 @@ fn consul_connect_on_vault_ca() {
     let cfg = consul.request("GET", "/v1/connect/ca/configuration", consul.token.as_deref(), None).json().expect("cfg");
     assert_eq!(cfg["Config"]["LeafCertTTL"], json!("96h"));
 
+    // Switching the provider rotates the root: the plan says so.
+    t.write_config(&format!(
+        "{PROVIDER}\nresource \"stack_vault_pki_ca\" \"mesh\" {{\n  root_path   = \"{root}\"\n  common_name = \"mesh root {root}\"\n}}\nresource \"stack_consul_connect\" \"this\" {{\n  ca_provider       = \"consul\"\n  default_intention = \"deny\"\n}}\n"
+    ));
+    match t.plan_detailed() {
+        PlanOutcome::Changes(out) => {
+            let flat = out.split_whitespace().collect::<Vec<_>>().join(" ");
+            assert!(flat.contains("This change rotates the Connect root CA") && flat.contains("the CA provider"), "{out}");
+        }
+        PlanOutcome::NoChanges => panic!("a provider switch must plan"),
+    }
+    t.write_config(&config(&root, &int, "deny", "96h"));
+    t.assert_plan_empty();
+
     // Import by `connect` reads the same thing back.
     let t2 = tf(bao, &consul);
     t2.write_config(&format!(

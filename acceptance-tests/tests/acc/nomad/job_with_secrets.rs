@@ -24,6 +24,11 @@ fn jobspec(job: &str, pg: &Postgres) -> String {
       attempts = 0
       mode     = "fail"
     }}
+    scaling {{
+      enabled = true
+      min     = 1
+      max     = 3
+    }}
     update {{
       min_healthy_time = "1s"
       healthy_deadline = "1m"
@@ -188,6 +193,31 @@ fn nomad_job_receives_secrets_and_db_credentials() {
     assert!(tf.apply().success());
     assert_eq!(job_status(&e.nomad, &job).expect("job")["Stop"], json!(false));
     tf.assert_plan_empty();
+
+    // Registered again out of band with another count: drift. The job has an enabled
+    // `scaling` block, so apply restores the job but keeps the live count.
+    let mut live = job_status(&e.nomad, &job).expect("job");
+    live["TaskGroups"][0]["Count"] = json!(2);
+    let r = e.nomad.request("POST", "/v1/jobs", None, Some(&json!({"Job": live})));
+    assert_eq!(r.status, 200, "{}", r.body);
+    match tf.plan_detailed() {
+        PlanOutcome::Changes(out) => assert!(out.contains("registered again"), "{out}"),
+        PlanOutcome::NoChanges => panic!("an out-of-band registration must be drift"),
+    }
+    assert!(tf.apply().success());
+    assert_eq!(job_status(&e.nomad, &job).expect("job")["TaskGroups"][0]["Count"], json!(2), "live count kept");
+    tf.assert_plan_empty();
+
+    // Import by `<job id>@<namespace>`.
+    let imp = workdir(e.bao).envs(e.nomad.env());
+    imp.write_file(&format!("{job}.nomad.hcl"), &jobspec(&job, e.pg));
+    imp.write_config(&format!("{PROVIDER}\nresource \"stack_nomad_job_with_secrets\" \"app\" {{\n  jobspec = file(\"${{path.module}}/{job}.nomad.hcl\")\n}}\n"));
+    imp.init();
+    assert!(imp.import("stack_nomad_job_with_secrets.app", &format!("{job}@default")).success());
+    let st = imp.state_json();
+    let a = &st["resources"][0]["instances"][0]["attributes"];
+    assert_eq!(a["job_id"], json!(job));
+    assert!(a["job_version"].as_i64().is_some(), "{a}");
 
     // A job whose role cannot read its secrets fails the apply with the template error.
     let denied = random_name("denied");
