@@ -710,7 +710,8 @@ async fn start_nomad(mode: Provide, wiring: &NomadWiring) -> Result<NomadRunning
         let opts = NomadSimOptions {
             acl_enabled: wiring.acl != AclMode::Off,
             vault_addr: Some(wiring.vault_addr.clone()),
-            consul_addr: Some(wiring.consul_addr.clone()),
+            // A URL: the task templates and the service client both use it as a base.
+            consul_addr: Some(format!("http://{}", wiring.consul_addr)),
             consul_token: wiring.consul_token.clone(),
             ..NomadSimOptions::default()
         };

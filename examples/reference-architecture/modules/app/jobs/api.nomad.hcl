@@ -21,7 +21,9 @@ job "api" {
   type = "service"
 
   group "api" {
+    # Connect sidecars need the bridge network mode.
     network {
+      mode = "bridge"
       port "http" {}
     }
 

@@ -12,7 +12,9 @@ job "web" {
   type = "service"
 
   group "web" {
+    # Connect sidecars need the bridge network mode.
     network {
+      mode = "bridge"
       port "http" {
         static = var.port
       }
