@@ -36,14 +36,28 @@ fn main() {
     ));
     let took = timed(&edges);
 
-    let r = consul.request("GET", &format!("/v1/config/service-intentions/{dest}"), None, None);
-    let sources = r.json().expect("entry")["Sources"].as_array().map_or(0, Vec::len);
+    let r = consul.request(
+        "GET",
+        &format!("/v1/config/service-intentions/{dest}"),
+        None,
+        None,
+    );
+    let sources = r.json().expect("entry")["Sources"]
+        .as_array()
+        .map_or(0, Vec::len);
 
     // One API round trip against the same server (a GET of the entry), median of 50.
     let mut rtts: Vec<Duration> = (0..50)
         .map(|_| {
             let t = Instant::now();
-            let _ = http_request(&consul.addr, "GET", &format!("/v1/config/service-intentions/{dest}"), &[], None, Duration::from_secs(5));
+            let _ = http_request(
+                &consul.addr,
+                "GET",
+                &format!("/v1/config/service-intentions/{dest}"),
+                &[],
+                None,
+                Duration::from_secs(5),
+            );
             t.elapsed()
         })
         .collect();

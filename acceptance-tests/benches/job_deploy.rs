@@ -50,7 +50,10 @@ fn timed_apply(bao: &Bao, nomad: &Nomad, min_healthy: &str) -> Duration {
 }
 
 fn main() {
-    let runs: usize = std::env::var("JOB_DEPLOY_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
+    let runs: usize = std::env::var("JOB_DEPLOY_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
     let bao = Bao::shared();
     let nomad = Nomad::start(Acl::Off, Some(&bao.addr), None);
     // Warm up Terraform and the provider binary once.
@@ -60,12 +63,19 @@ fn main() {
         let one = timed_apply(bao, &nomad, "1s");
         let four = timed_apply(bao, &nomad, "4s");
         let diff = four.as_secs_f64() - one.as_secs_f64();
-        println!("run {i}: apply with 1s = {:.3} s, with 4s = {:.3} s, difference {:.3} s", one.as_secs_f64(), four.as_secs_f64(), diff);
+        println!(
+            "run {i}: apply with 1s = {:.3} s, with 4s = {:.3} s, difference {:.3} s",
+            one.as_secs_f64(),
+            four.as_secs_f64(),
+            diff
+        );
         diffs.push(diff);
     }
     diffs.sort_by(f64::total_cmp);
     let median = diffs[diffs.len() / 2];
-    println!("job_deploy: median difference {median:.3} s over {runs} pairs (target 3.000 s ± 0.150 s)");
+    println!(
+        "job_deploy: median difference {median:.3} s over {runs} pairs (target 3.000 s ± 0.150 s)"
+    );
     if (median - 3.0).abs() > 0.150 {
         eprintln!("job_deploy: the difference is outside 3 s ± 150 ms");
         std::process::exit(1);

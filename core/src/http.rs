@@ -474,8 +474,12 @@ mod tests {
     fn only_transient_500s_are_retried_for_consul_and_nomad() {
         assert!(is_transient_500(b"No cluster leader"));
         assert!(is_transient_500(b"rpc error making call: EOF"));
-        assert!(!is_transient_500(b"1 error occurred:\n\t* Task group web validation failed"));
-        assert!(!is_transient_500(b"error configuring provider: permission denied"));
+        assert!(!is_transient_500(
+            b"1 error occurred:\n\t* Task group web validation failed"
+        ));
+        assert!(!is_transient_500(
+            b"error configuring provider: permission denied"
+        ));
     }
 
     #[test]

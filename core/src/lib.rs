@@ -23,9 +23,9 @@ pub mod api;
 pub mod consul;
 pub mod error;
 pub mod http;
+pub mod nomad;
 pub mod retry;
 pub mod secret;
-pub mod nomad;
 pub mod tls;
 pub mod vault;
 

@@ -44,7 +44,10 @@ pub fn run<P: Provider>(provider: P, provider_address: &str, log_module: &'stati
         provider_address: provider_address.to_string(),
         debug,
     };
-    let result = rt.block_on(transport::serve(move || ProviderServer::new(provider), opts));
+    let result = rt.block_on(transport::serve(
+        move || ProviderServer::new(provider),
+        opts,
+    ));
     match result {
         Ok(()) => {}
         // The explanation for humans has been printed already.

@@ -642,7 +642,13 @@ impl<P: Provider> pb::provider_server::Provider for ProviderServer<P> {
             // modify_plan may change requires_replace values (e.g. an ID derived from config).
             if !prior.is_null() {
                 let mut again = Vec::new();
-                plan::replace_paths(&e.schema.block, &prior, &p.planned, &AttributePath::default(), &mut again);
+                plan::replace_paths(
+                    &e.schema.block,
+                    &prior,
+                    &p.planned,
+                    &AttributePath::default(),
+                    &mut again,
+                );
                 for path in again {
                     if !p.requires_replace.contains(&path) {
                         p.requires_replace.push(path);

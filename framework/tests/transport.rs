@@ -308,7 +308,7 @@ fn child_process_entry() {
         provider_address: ADDRESS.to_owned(),
         debug: mode == "debug",
     };
-    match rt.block_on(serve(NoopProvider, opts)) {
+    match rt.block_on(serve(|| NoopProvider, opts)) {
         Ok(()) => std::process::exit(0),
         Err(ServeError::NotLaunchedByTerraform) => std::process::exit(1),
         Err(e) => {

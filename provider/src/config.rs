@@ -351,7 +351,10 @@ impl ProviderData {
         config.endpoint = self.endpoint_config(e, token)?;
         config.datacenter = e.region.value().map(str::to_string);
         ConsulClient::new(config).map_err(|err| {
-            Diags::from(Diagnostic::error("Invalid Consul settings", err.to_string()))
+            Diags::from(Diagnostic::error(
+                "Invalid Consul settings",
+                err.to_string(),
+            ))
         })
     }
 
@@ -372,7 +375,11 @@ impl ProviderData {
         Ok(self.vault()?.address().to_string())
     }
 
-    fn endpoint_config(&self, e: &Endpoint, token: Option<String>) -> Result<EndpointConfig, Diags> {
+    fn endpoint_config(
+        &self,
+        e: &Endpoint,
+        token: Option<String>,
+    ) -> Result<EndpointConfig, Diags> {
         let mut config = EndpointConfig::new(e.require_address()?);
         config.token = token.map(Secret::new);
         config.tls = e.tls();
@@ -385,7 +392,10 @@ impl ProviderData {
         let unknown = |attr: &str| -> Diags {
             Diagnostic::error(
                 format!("{} {attr} not known yet", e.product),
-                format!("The provider's `{}.{attr}` depends on a value that is only known after apply.", e.block),
+                format!(
+                    "The provider's `{}.{attr}` depends on a value that is only known after apply.",
+                    e.block
+                ),
             )
             .into()
         };
@@ -400,7 +410,11 @@ impl ProviderData {
             (Setting::Absent, Setting::Absent) => return Ok(None),
         };
         let at = |detail: String| -> Diags {
-            Diagnostic::error(format!("Cannot read the {} token from Vault", e.product), detail).into()
+            Diagnostic::error(
+                format!("Cannot read the {} token from Vault", e.product),
+                detail,
+            )
+            .into()
         };
         let vault = self.vault()?;
         let mount = vault
@@ -409,7 +423,12 @@ impl ProviderData {
             .map_err(|err| at(format!("`{}.token_vault_path` = {path:?}: {}", e.block, err.report())))?
             .filter(|m| m.is_kv_v2())
             .ok_or_else(|| at(format!("`{}.token_vault_path` = {path:?} is not under a KV version 2 mount. Name it the way `vault kv get` does: `<mount>/<path>`, e.g. `secret/bootstrap/{}`.", e.block, e.block)))?;
-        let rel = path.trim_matches('/').strip_prefix(mount.path.as_str()).unwrap_or("").trim_matches('/').to_string();
+        let rel = path
+            .trim_matches('/')
+            .strip_prefix(mount.path.as_str())
+            .unwrap_or("")
+            .trim_matches('/')
+            .to_string();
         let secret = vault
             .kv2_read(&mount.path, &rel, None)
             .await
@@ -430,7 +449,10 @@ impl ProviderData {
 
 fn cached<C: Clone>(slot: &Cached<C>, token: &Option<String>) -> Option<C> {
     let guard = slot.lock().unwrap_or_else(|p| p.into_inner());
-    guard.as_ref().filter(|(t, _)| t == token).map(|(_, c)| c.clone())
+    guard
+        .as_ref()
+        .filter(|(t, _)| t == token)
+        .map(|(_, c)| c.clone())
 }
 
 fn store<C>(slot: &Cached<C>, token: Option<String>, client: C) {

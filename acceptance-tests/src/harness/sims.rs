@@ -152,6 +152,13 @@ fn request(
 ) -> super::HttpResponse {
     let headers: Vec<(&str, &str)> = token.map(|t| (header, t)).into_iter().collect();
     let body = body.map(|b| b.to_string());
-    super::http_request(addr, method, path, &headers, body.as_deref(), std::time::Duration::from_secs(30))
-        .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+    super::http_request(
+        addr,
+        method,
+        path,
+        &headers,
+        body.as_deref(),
+        std::time::Duration::from_secs(30),
+    )
+    .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
 }

@@ -113,7 +113,12 @@ impl ConsulClient {
     pub async fn acl_bootstrap(&self) -> Result<Bootstrap, Error> {
         match self.api.request(Method::Put, "acl/bootstrap").send().await {
             Ok(r) => Ok(Bootstrap::Done(r.json()?)),
-            Err(e) if e.status() == Some(403) && e.errors().iter().any(|m| m.contains("bootstrap no longer allowed")) => {
+            Err(e)
+                if e.status() == Some(403)
+                    && e.errors()
+                        .iter()
+                        .any(|m| m.contains("bootstrap no longer allowed")) =>
+            {
                 let message = e.errors().join("; ");
                 Ok(Bootstrap::AlreadyDone {
                     reset_index: reset_index(&message),
@@ -241,7 +246,10 @@ mod tests {
             reset_index("Permission denied: ACL bootstrap no longer allowed (reset index: 13)"),
             Some(13)
         );
-        assert_eq!(reset_index("ACL bootstrap already done (reset index: 7)"), Some(7));
+        assert_eq!(
+            reset_index("ACL bootstrap already done (reset index: 7)"),
+            Some(7)
+        );
         assert_eq!(reset_index("nothing here"), None);
     }
 }

@@ -49,9 +49,8 @@ impl ConsulConfig {
         let flag = |name: &str| -> Result<Option<bool>, Error> {
             env_var(&lookup, name)
                 .map(|v| {
-                    parse_go_bool(&v).ok_or_else(|| {
-                        Error::Config(format!("{name} is not a boolean: {v:?}"))
-                    })
+                    parse_go_bool(&v)
+                        .ok_or_else(|| Error::Config(format!("{name} is not a boolean: {v:?}")))
                 })
                 .transpose()
         };

@@ -92,7 +92,9 @@ impl NomadClient {
             Ok(r) => Ok(Bootstrap::Done(r.json()?)),
             Err(e)
                 if e.status() == Some(400)
-                    && e.errors().iter().any(|m| m.contains("bootstrap already done")) =>
+                    && e.errors()
+                        .iter()
+                        .any(|m| m.contains("bootstrap already done")) =>
             {
                 let message = e.errors().join("; ");
                 Ok(Bootstrap::AlreadyDone {

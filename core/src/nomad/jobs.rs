@@ -135,7 +135,9 @@ impl NomadClient {
             .request(Method::Get, format!("job/{id}/deployment"))
             .query("namespace", self.ns(namespace));
         if let Some((index, wait)) = after {
-            req = req.query("index", index.to_string()).query("wait", wait_param(wait));
+            req = req
+                .query("index", index.to_string())
+                .query("wait", wait_param(wait));
         }
         let r = req.send().await?;
         let value: Value = r.json_opt()?.unwrap_or(Value::Null);
@@ -154,7 +156,11 @@ impl NomadClient {
     }
 
     /// `GET /v1/allocation/:id`; `None` when it does not exist.
-    pub async fn allocation(&self, id: &str, namespace: Option<&str>) -> Result<Option<Value>, Error> {
+    pub async fn allocation(
+        &self,
+        id: &str,
+        namespace: Option<&str>,
+    ) -> Result<Option<Value>, Error> {
         self.api
             .request(Method::Get, format!("allocation/{id}"))
             .query("namespace", self.ns(namespace))

@@ -120,7 +120,9 @@ impl NomadClient {
     }
 
     fn ns<'a>(&'a self, namespace: Option<&'a str>) -> &'a str {
-        namespace.filter(|n| !n.is_empty()).unwrap_or(&self.namespace)
+        namespace
+            .filter(|n| !n.is_empty())
+            .unwrap_or(&self.namespace)
     }
 }
 
@@ -145,7 +147,10 @@ mod tests {
         assert_eq!(c.endpoint.address, "https://nomad:4646");
         assert_eq!(c.namespace.as_deref(), Some("apps"));
         assert_eq!(c.region, None);
-        assert!(NomadConfig::from_lookup(|k| (k == "NOMAD_SKIP_VERIFY").then(|| "maybe".into())).is_err());
+        assert!(
+            NomadConfig::from_lookup(|k| (k == "NOMAD_SKIP_VERIFY").then(|| "maybe".into()))
+                .is_err()
+        );
         assert_eq!(wait_param(Duration::from_secs(90)), "20000ms");
     }
 }

@@ -99,7 +99,9 @@ pub struct CreatedToken {
 
 impl std::fmt::Debug for CreatedToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CreatedToken").field("accessor", &self.accessor).finish()
+        f.debug_struct("CreatedToken")
+            .field("accessor", &self.accessor)
+            .finish()
     }
 }
 
@@ -108,12 +110,20 @@ impl VaultClient {
     ///
     /// `POST /v1/auth/token/create-orphan` —
     /// <https://openbao.org/api-docs/auth/token/#create-token>
-    pub async fn token_create_orphan(&self, req: &OrphanTokenRequest) -> Result<CreatedToken, Error> {
+    pub async fn token_create_orphan(
+        &self,
+        req: &OrphanTokenRequest,
+    ) -> Result<CreatedToken, Error> {
         #[derive(Deserialize)]
         struct Auth {
             auth: CreatedToken,
         }
-        let r: Auth = self.request(Method::Post, "auth/token/create-orphan").json(req).send().await?.json()?;
+        let r: Auth = self
+            .request(Method::Post, "auth/token/create-orphan")
+            .json(req)
+            .send()
+            .await?
+            .json()?;
         Ok(r.auth)
     }
 
@@ -129,7 +139,14 @@ impl VaultClient {
         match r {
             Ok(r) => r.data().map(Some),
             // OpenBao answers 400 "invalid accessor" for an unknown one.
-            Err(e) if matches!(e.status(), Some(400 | 403 | 404)) && e.errors().iter().any(|m| m.contains("invalid accessor") || m.contains("bad token")) => Ok(None),
+            Err(e)
+                if matches!(e.status(), Some(400 | 403 | 404))
+                    && e.errors()
+                        .iter()
+                        .any(|m| m.contains("invalid accessor") || m.contains("bad token")) =>
+            {
+                Ok(None)
+            }
             Err(e) => Err(e),
         }
     }
@@ -145,7 +162,12 @@ impl VaultClient {
             .await
         {
             Ok(_) => Ok(()),
-            Err(e) if matches!(e.status(), Some(400)) && e.errors().iter().any(|m| m.contains("invalid accessor")) => Ok(()),
+            Err(e)
+                if matches!(e.status(), Some(400))
+                    && e.errors().iter().any(|m| m.contains("invalid accessor")) =>
+            {
+                Ok(())
+            }
             Err(e) => Err(e),
         }
     }

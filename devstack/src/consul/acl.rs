@@ -179,7 +179,9 @@ pub fn parse_rules(src: &str) -> Result<Rules, String> {
                         } else {
                             Level::Read
                         });
-                        let e = map.entry(("intention".to_string(), name.clone())).or_insert(il);
+                        let e = map
+                            .entry(("intention".to_string(), name.clone()))
+                            .or_insert(il);
                         *e = Level::merge(*e, il);
                     }
                 }

@@ -9,8 +9,8 @@
 pub mod acl;
 mod api;
 pub mod config_entries;
-mod intentions;
 mod connect_ca;
+mod intentions;
 pub mod state;
 
 use std::net::SocketAddr;

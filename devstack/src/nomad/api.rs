@@ -1237,11 +1237,14 @@ fn job_deregister(inner: &Arc<Inner>, q: &Query, id: &str) -> Res {
     let out = inner.write(|st| {
         let key = (ns.clone(), id.to_string());
         let Some(existing) = st.jobs.get(&key).map(|j| j.current.clone()) else {
-            return (runtime::Launch::default(), json!({
-                "EvalID": "", "EvalCreateIndex": 0, "JobModifyIndex": 0,
-                "VolumeEvalID": "", "VolumeEvalIndex": 0,
-                "Index": 0, "LastContact": 0, "KnownLeader": false, "NextToken": "",
-            }));
+            return (
+                runtime::Launch::default(),
+                json!({
+                    "EvalID": "", "EvalCreateIndex": 0, "JobModifyIndex": 0,
+                    "VolumeEvalID": "", "VolumeEvalIndex": 0,
+                    "Index": 0, "LastContact": 0, "KnownLeader": false, "NextToken": "",
+                }),
+            );
         };
         let idx = st.apply();
         let now = now_ns();
@@ -1271,11 +1274,14 @@ fn job_deregister(inner: &Arc<Inner>, q: &Query, id: &str) -> Res {
         st.evals_index = idx;
         let launch = scheduler::schedule(inner, st, &stopped, &eval_id);
         scheduler::refresh_status(st, &ns, id);
-        (launch, json!({
-            "EvalID": eval_id, "EvalCreateIndex": idx, "JobModifyIndex": idx,
-            "VolumeEvalID": "", "VolumeEvalIndex": 0,
-            "Index": idx, "LastContact": 0, "KnownLeader": false, "NextToken": "",
-        }))
+        (
+            launch,
+            json!({
+                "EvalID": eval_id, "EvalCreateIndex": idx, "JobModifyIndex": idx,
+                "VolumeEvalID": "", "VolumeEvalIndex": 0,
+                "Index": idx, "LastContact": 0, "KnownLeader": false, "NextToken": "",
+            }),
+        )
     });
     let (launch, out) = out;
     runtime::apply(inner, launch);

@@ -2,7 +2,9 @@
 //! Terraform runs, without it entering plan or state.
 
 use serde::{Deserialize, Serialize};
-use tf_framework::{Attribute, AttributePath, Block, Diagnostic, Diags, EphemeralResource, Opened, Schema};
+use tf_framework::{
+    Attribute, AttributePath, Block, Diagnostic, Diags, EphemeralResource, Opened, Schema,
+};
 
 use crate::errors::fail;
 use crate::ProviderData;
@@ -35,19 +37,41 @@ impl EphemeralResource for ConsulAclTokenEphemeral {
         )
     }
 
-    async fn open(&self, ctx: &ProviderData, config: ConsulAclTokenEphemeralModel) -> Result<Opened<ConsulAclTokenEphemeralModel>, Diags> {
+    async fn open(
+        &self,
+        ctx: &ProviderData,
+        config: ConsulAclTokenEphemeralModel,
+    ) -> Result<Opened<ConsulAclTokenEphemeralModel>, Diags> {
         let accessor = config.accessor_id.clone().unwrap_or_default();
-        let found = ctx.consul().await?.acl_token_read(&accessor).await.map_err(fail("read stack_consul_acl_token"))?;
+        let found = ctx
+            .consul()
+            .await?
+            .acl_token_read(&accessor)
+            .await
+            .map_err(fail("read stack_consul_acl_token"))?;
         let Some(token) = found else {
-            return Err(Diagnostic::error("Consul token not found", format!("No Consul ACL token has the accessor ID {accessor:?}.")).at(AttributePath::root("accessor_id")).into());
+            return Err(Diagnostic::error(
+                "Consul token not found",
+                format!("No Consul ACL token has the accessor ID {accessor:?}."),
+            )
+            .at(AttributePath::root("accessor_id"))
+            .into());
         };
-        let secret = token.secret_id.as_ref().map(|s| s.expose().to_string()).filter(|s| !s.is_empty());
+        let secret = token
+            .secret_id
+            .as_ref()
+            .map(|s| s.expose().to_string())
+            .filter(|s| !s.is_empty());
         let Some(secret) = secret else {
             return Err(Diagnostic::error("Consul did not return the token's secret", "The provider's Consul token can read the token but not its secret; it needs `acl = \"write\"`.").at(AttributePath::root("accessor_id")).into());
         };
         tf_framework::log::register_secret(&secret);
         Ok(Opened {
-            result: ConsulAclTokenEphemeralModel { secret_id: Some(secret), description: Some(token.description), ..config },
+            result: ConsulAclTokenEphemeralModel {
+                secret_id: Some(secret),
+                description: Some(token.description),
+                ..config
+            },
             renew_at: None,
             private: Vec::new(),
         })

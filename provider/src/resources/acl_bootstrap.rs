@@ -67,7 +67,9 @@ pub struct AclBootstrapModel {
 
 impl AclBootstrapModel {
     fn mount(&self) -> String {
-        self.vault_kv_mount.clone().unwrap_or_else(|| "secret".into())
+        self.vault_kv_mount
+            .clone()
+            .unwrap_or_else(|| "secret".into())
     }
     fn path(&self) -> String {
         self.vault_kv_path.clone().unwrap_or_default()
@@ -91,7 +93,11 @@ impl<P: BootstrapTarget> Resource for AclBootstrap<P> {
         )
     }
 
-    async fn create(&self, ctx: &ProviderData, plan: AclBootstrapModel) -> Result<AclBootstrapModel, Diags> {
+    async fn create(
+        &self,
+        ctx: &ProviderData,
+        plan: AclBootstrapModel,
+    ) -> Result<AclBootstrapModel, Diags> {
         let (mount, path) = (plan.mount(), plan.path());
         let vault = ctx.vault()?;
         // Check the KV mount before bootstrapping: a token that cannot be stored is lost.
@@ -125,7 +131,11 @@ impl<P: BootstrapTarget> Resource for AclBootstrap<P> {
         })
     }
 
-    async fn read(&self, ctx: &ProviderData, state: AclBootstrapModel) -> Result<Option<AclBootstrapModel>, Diags> {
+    async fn read(
+        &self,
+        ctx: &ProviderData,
+        state: AclBootstrapModel,
+    ) -> Result<Option<AclBootstrapModel>, Diags> {
         let (mount, path) = (state.mount(), state.path());
         let Some(token) = token_store::stored_token(ctx.vault()?, &mount, &path)
             .await
@@ -135,16 +145,23 @@ impl<P: BootstrapTarget> Resource for AclBootstrap<P> {
         };
         tf_framework::log::register_secret(&token);
         // The stored token must still be valid; its own accessor is the truth.
-        Ok(P::accessor_of(ctx, token).await?.map(|accessor| AclBootstrapModel {
-            id: Some(accessor.clone()),
-            accessor_id: Some(accessor),
-            token_vault_path: Some(kv_name(&mount, &path)),
-            vault_kv_mount: Some(mount),
-            vault_kv_path: Some(path),
-        }))
+        Ok(P::accessor_of(ctx, token)
+            .await?
+            .map(|accessor| AclBootstrapModel {
+                id: Some(accessor.clone()),
+                accessor_id: Some(accessor),
+                token_vault_path: Some(kv_name(&mount, &path)),
+                vault_kv_mount: Some(mount),
+                vault_kv_path: Some(path),
+            }))
     }
 
-    async fn update(&self, _ctx: &ProviderData, _prior: AclBootstrapModel, plan: AclBootstrapModel) -> Result<AclBootstrapModel, Diags> {
+    async fn update(
+        &self,
+        _ctx: &ProviderData,
+        _prior: AclBootstrapModel,
+        plan: AclBootstrapModel,
+    ) -> Result<AclBootstrapModel, Diags> {
         Ok(plan)
     }
 

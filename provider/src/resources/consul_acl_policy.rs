@@ -24,11 +24,18 @@ pub struct ConsulAclPolicyModel {
 }
 
 /// Resources with a name label (`service "web" {}`) and their `_prefix` forms.
-const LABELLED: &[&str] = &["agent", "event", "key", "node", "query", "service", "session", "identity"];
+const LABELLED: &[&str] = &[
+    "agent", "event", "key", "node", "query", "service", "session", "identity",
+];
 /// Resources without a label (`operator = "read"`).
 const UNLABELLED: &[&str] = &["acl", "keyring", "mesh", "operator", "peering"];
 /// Enterprise scopes whose bodies hold more rules.
-const SCOPES: &[&str] = &["namespace", "namespace_prefix", "partition", "partition_prefix"];
+const SCOPES: &[&str] = &[
+    "namespace",
+    "namespace_prefix",
+    "partition",
+    "partition_prefix",
+];
 const LEVELS: &[&str] = &["read", "write", "deny", "list"];
 
 fn line_of(text: &str, needle: &str) -> String {
@@ -44,7 +51,11 @@ fn check_level(text: &str, what: &str, expr: &hcl::Expression) -> Result<(), (St
         hcl::Expression::String(s) if LEVELS.contains(&s.as_str()) => Ok(()),
         other => Err((
             "Invalid ACL rules".into(),
-            format!("{what} has the access level {other}{}; use one of {}.", line_of(text, what.split(' ').next().unwrap_or(what)), LEVELS.join(", ")),
+            format!(
+                "{what} has the access level {other}{}; use one of {}.",
+                line_of(text, what.split(' ').next().unwrap_or(what)),
+                LEVELS.join(", ")
+            ),
         )),
     }
 }
@@ -55,7 +66,14 @@ fn check_body(text: &str, body: &hcl::Body, scoped: bool) -> Result<(), (String,
         if UNLABELLED.contains(&key) {
             check_level(text, key, attr.expr())?;
         } else {
-            return Err(("Invalid ACL rules".into(), format!("unknown rule {key:?}{}. Consul accepts {} as `name = \"level\"`.", line_of(text, key), UNLABELLED.join(", "))));
+            return Err((
+                "Invalid ACL rules".into(),
+                format!(
+                    "unknown rule {key:?}{}. Consul accepts {} as `name = \"level\"`.",
+                    line_of(text, key),
+                    UNLABELLED.join(", ")
+                ),
+            ));
         }
     }
     for block in body.blocks() {
@@ -66,7 +84,14 @@ fn check_body(text: &str, body: &hcl::Body, scoped: bool) -> Result<(), (String,
             continue;
         }
         if !LABELLED.contains(&base) {
-            return Err(("Invalid ACL rules".into(), format!("unknown rule block {id:?}{}. Consul accepts {} (and their `_prefix` forms).", line_of(text, id), LABELLED.join(", "))));
+            return Err((
+                "Invalid ACL rules".into(),
+                format!(
+                    "unknown rule block {id:?}{}. Consul accepts {} (and their `_prefix` forms).",
+                    line_of(text, id),
+                    LABELLED.join(", ")
+                ),
+            ));
         }
         if block.labels().len() != 1 {
             return Err(("Invalid ACL rules".into(), format!("`{id}` needs exactly one label, e.g. `{id} \"web\" {{ policy = \"read\" }}`{}.", line_of(text, id))));
@@ -79,12 +104,25 @@ fn check_body(text: &str, body: &hcl::Body, scoped: bool) -> Result<(), (String,
                     has_policy = true;
                     check_level(text, &format!("{id} {label:?}"), attr.expr())?;
                 }
-                "intentions" if base == "service" => check_level(text, &format!("{id} {label:?} intentions"), attr.expr())?,
-                other => return Err(("Invalid ACL rules".into(), format!("`{id} {label:?}` has an unknown key {other:?}{}.", line_of(text, other)))),
+                "intentions" if base == "service" => {
+                    check_level(text, &format!("{id} {label:?} intentions"), attr.expr())?
+                }
+                other => {
+                    return Err((
+                        "Invalid ACL rules".into(),
+                        format!(
+                            "`{id} {label:?}` has an unknown key {other:?}{}.",
+                            line_of(text, other)
+                        ),
+                    ))
+                }
             }
         }
         if !has_policy && base != "service" {
-            return Err(("Invalid ACL rules".into(), format!("`{id} {label:?}` has no `policy`{}.", line_of(text, id))));
+            return Err((
+                "Invalid ACL rules".into(),
+                format!("`{id} {label:?}` has no `policy`{}.", line_of(text, id)),
+            ));
         }
     }
     Ok(())
@@ -92,8 +130,12 @@ fn check_body(text: &str, body: &hcl::Body, scoped: bool) -> Result<(), (String,
 
 /// Parses rules the way Consul will, so mistakes surface at plan time.
 pub fn check_rules(text: &str) -> Result<(), (String, String)> {
-    let body: hcl::Body = hcl::from_str(text)
-        .map_err(|e| ("Invalid ACL rules".to_string(), format!("The rules are not valid HCL:\n{e}")))?;
+    let body: hcl::Body = hcl::from_str(text).map_err(|e| {
+        (
+            "Invalid ACL rules".to_string(),
+            format!("The rules are not valid HCL:\n{e}"),
+        )
+    })?;
     check_body(text, &body, false)
 }
 
@@ -122,12 +164,28 @@ impl Resource for ConsulAclPolicy {
         )
     }
 
-    async fn create(&self, ctx: &ProviderData, plan: ConsulAclPolicyModel) -> Result<ConsulAclPolicyModel, Diags> {
-        let written = ctx.consul().await?.acl_policy_write(&to_policy(&plan, String::new())).await.map_err(fail("create stack_consul_acl_policy"))?;
-        Ok(ConsulAclPolicyModel { id: Some(written.id), ..plan })
+    async fn create(
+        &self,
+        ctx: &ProviderData,
+        plan: ConsulAclPolicyModel,
+    ) -> Result<ConsulAclPolicyModel, Diags> {
+        let written = ctx
+            .consul()
+            .await?
+            .acl_policy_write(&to_policy(&plan, String::new()))
+            .await
+            .map_err(fail("create stack_consul_acl_policy"))?;
+        Ok(ConsulAclPolicyModel {
+            id: Some(written.id),
+            ..plan
+        })
     }
 
-    async fn read(&self, ctx: &ProviderData, state: ConsulAclPolicyModel) -> Result<Option<ConsulAclPolicyModel>, Diags> {
+    async fn read(
+        &self,
+        ctx: &ProviderData,
+        state: ConsulAclPolicyModel,
+    ) -> Result<Option<ConsulAclPolicyModel>, Diags> {
         let consul = ctx.consul().await?;
         let id = state.id.clone().unwrap_or_default();
         // An import by name has no ID yet.
@@ -140,26 +198,50 @@ impl Resource for ConsulAclPolicy {
         Ok(found.map(|p| ConsulAclPolicyModel {
             id: Some(p.id),
             name: Some(p.name),
-            description: (!p.description.is_empty() || state.description.is_some()).then_some(p.description),
+            description: (!p.description.is_empty() || state.description.is_some())
+                .then_some(p.description),
             rules: Some(p.rules),
         }))
     }
 
-    async fn update(&self, ctx: &ProviderData, prior: ConsulAclPolicyModel, plan: ConsulAclPolicyModel) -> Result<ConsulAclPolicyModel, Diags> {
+    async fn update(
+        &self,
+        ctx: &ProviderData,
+        prior: ConsulAclPolicyModel,
+        plan: ConsulAclPolicyModel,
+    ) -> Result<ConsulAclPolicyModel, Diags> {
         let id = prior.id.clone().unwrap_or_default();
-        ctx.consul().await?.acl_policy_write(&to_policy(&plan, id.clone())).await.map_err(fail("update stack_consul_acl_policy"))?;
-        Ok(ConsulAclPolicyModel { id: Some(id), ..plan })
+        ctx.consul()
+            .await?
+            .acl_policy_write(&to_policy(&plan, id.clone()))
+            .await
+            .map_err(fail("update stack_consul_acl_policy"))?;
+        Ok(ConsulAclPolicyModel {
+            id: Some(id),
+            ..plan
+        })
     }
 
     async fn delete(&self, ctx: &ProviderData, state: ConsulAclPolicyModel) -> Result<(), Diags> {
-        ctx.consul().await?.acl_policy_delete(&state.id.unwrap_or_default()).await.map_err(fail("delete stack_consul_acl_policy"))
+        ctx.consul()
+            .await?
+            .acl_policy_delete(&state.id.unwrap_or_default())
+            .await
+            .map_err(fail("delete stack_consul_acl_policy"))
     }
 
     fn import(id: &str) -> Result<ConsulAclPolicyModel, Diags> {
         if id.is_empty() {
-            return Err(Diagnostic::error("Invalid import ID", "The import ID is the policy name or ID.").into());
+            return Err(Diagnostic::error(
+                "Invalid import ID",
+                "The import ID is the policy name or ID.",
+            )
+            .into());
         }
-        Ok(ConsulAclPolicyModel { id: Some(id.into()), ..Default::default() })
+        Ok(ConsulAclPolicyModel {
+            id: Some(id.into()),
+            ..Default::default()
+        })
     }
 }
 
@@ -179,8 +261,12 @@ mod tests {
     #[test]
     fn rules() {
         assert!(check_rules("service_prefix \"\" {\n  policy = \"read\"\n}\nnode_prefix \"\" { policy = \"read\" }\noperator = \"read\"\n").is_ok());
-        assert!(check_rules("service \"web\" {\n  policy     = \"write\"\n  intentions = \"read\"\n}\n").is_ok());
-        let (_, d) = check_rules("# c\nservice \"web\" {\n  policy = \"writ\"\n}\n").expect_err("level");
+        assert!(check_rules(
+            "service \"web\" {\n  policy     = \"write\"\n  intentions = \"read\"\n}\n"
+        )
+        .is_ok());
+        let (_, d) =
+            check_rules("# c\nservice \"web\" {\n  policy = \"writ\"\n}\n").expect_err("level");
         assert!(d.contains("line 2") || d.contains("line 3"), "{d}");
         assert!(check_rules("servise \"web\" { policy = \"read\" }").is_err());
         assert!(check_rules("operator = \"admin\"").is_err());

@@ -39,7 +39,10 @@ impl ConsulAclTokenModel {
             .policies
             .iter()
             .flatten()
-            .map(|n| PolicyLink { id: String::new(), name: n.clone() })
+            .map(|n| PolicyLink {
+                id: String::new(),
+                name: n.clone(),
+            })
             .collect();
         policies.sort_by(|a, b| a.name.cmp(&b.name));
         AclTokenRequest {
@@ -68,22 +71,47 @@ impl Resource for ConsulAclToken {
         )
     }
 
-    async fn create(&self, ctx: &ProviderData, plan: ConsulAclTokenModel) -> Result<ConsulAclTokenModel, Diags> {
+    async fn create(
+        &self,
+        ctx: &ProviderData,
+        plan: ConsulAclTokenModel,
+    ) -> Result<ConsulAclTokenModel, Diags> {
         let vault_path = plan.vault_kv_path.clone();
-        let mount = plan.vault_kv_mount.clone().unwrap_or_else(|| "secret".into());
+        let mount = plan
+            .vault_kv_mount
+            .clone()
+            .unwrap_or_else(|| "secret".into());
         if let Some(path) = &vault_path {
-            super::vault_kv_secret::ensure_kv2(ctx.vault()?, &mount, path, "vault_kv_mount").await?;
+            super::vault_kv_secret::ensure_kv2(ctx.vault()?, &mount, path, "vault_kv_mount")
+                .await?;
         }
         let consul = ctx.consul().await?;
-        let token = consul.acl_token_create(&plan.request()).await.map_err(fail("create stack_consul_acl_token"))?;
+        let token = consul
+            .acl_token_create(&plan.request())
+            .await
+            .map_err(fail("create stack_consul_acl_token"))?;
         let accessor = token.accessor_id.clone();
-        let done = ConsulAclTokenModel { id: Some(accessor.clone()), accessor_id: Some(accessor.clone()), ..plan };
+        let done = ConsulAclTokenModel {
+            id: Some(accessor.clone()),
+            accessor_id: Some(accessor.clone()),
+            ..plan
+        };
         if let Some(path) = vault_path {
-            let secret = token.secret_id.as_ref().map(|s| s.expose().to_string()).unwrap_or_default();
+            let secret = token
+                .secret_id
+                .as_ref()
+                .map(|s| s.expose().to_string())
+                .unwrap_or_default();
             tf_framework::log::register_secret(&secret);
-            if let Err(e) = token_store::store(ctx.vault()?, &mount, &path, &secret, &accessor).await {
+            if let Err(e) =
+                token_store::store(ctx.vault()?, &mount, &path, &secret, &accessor).await
+            {
                 // Keep the token in state so the next apply or destroy handles it.
-                let d = Diagnostic::error("Consul token created, but its secret could not be stored in Vault", e.report()).at(AttributePath::root("vault_kv_path"));
+                let d = Diagnostic::error(
+                    "Consul token created, but its secret could not be stored in Vault",
+                    e.report(),
+                )
+                .at(AttributePath::root("vault_kv_path"));
                 let mut diags = Diags::from(d);
                 diags = diags.with_partial_state(&done);
                 return Err(diags);
@@ -92,16 +120,31 @@ impl Resource for ConsulAclToken {
         Ok(done)
     }
 
-    async fn read(&self, ctx: &ProviderData, state: ConsulAclTokenModel) -> Result<Option<ConsulAclTokenModel>, Diags> {
+    async fn read(
+        &self,
+        ctx: &ProviderData,
+        state: ConsulAclTokenModel,
+    ) -> Result<Option<ConsulAclTokenModel>, Diags> {
         let accessor = state.id.clone().unwrap_or_default();
-        let found = ctx.consul().await?.acl_token_read(&accessor).await.map_err(fail("read stack_consul_acl_token"))?;
+        let found = ctx
+            .consul()
+            .await?
+            .acl_token_read(&accessor)
+            .await
+            .map_err(fail("read stack_consul_acl_token"))?;
         Ok(found.map(|t| {
-            let mut names: Vec<String> = t.policies.iter().flatten().map(|p| p.name.clone()).collect();
+            let mut names: Vec<String> = t
+                .policies
+                .iter()
+                .flatten()
+                .map(|p| p.name.clone())
+                .collect();
             names.sort();
             ConsulAclTokenModel {
                 id: Some(t.accessor_id.clone()),
                 accessor_id: Some(t.accessor_id),
-                description: (!t.description.is_empty() || state.description.is_some()).then_some(t.description),
+                description: (!t.description.is_empty() || state.description.is_some())
+                    .then_some(t.description),
                 policies: (!names.is_empty() || state.policies.is_some()).then_some(names),
                 local: Some(t.local),
                 vault_kv_mount: state.vault_kv_mount.or(Some("secret".into())),
@@ -110,25 +153,55 @@ impl Resource for ConsulAclToken {
         }))
     }
 
-    async fn update(&self, ctx: &ProviderData, prior: ConsulAclTokenModel, plan: ConsulAclTokenModel) -> Result<ConsulAclTokenModel, Diags> {
+    async fn update(
+        &self,
+        ctx: &ProviderData,
+        prior: ConsulAclTokenModel,
+        plan: ConsulAclTokenModel,
+    ) -> Result<ConsulAclTokenModel, Diags> {
         let accessor = prior.id.clone().unwrap_or_default();
-        ctx.consul().await?.acl_token_update(&accessor, &plan.request()).await.map_err(fail("update stack_consul_acl_token"))?;
-        Ok(ConsulAclTokenModel { id: Some(accessor.clone()), accessor_id: Some(accessor), ..plan })
+        ctx.consul()
+            .await?
+            .acl_token_update(&accessor, &plan.request())
+            .await
+            .map_err(fail("update stack_consul_acl_token"))?;
+        Ok(ConsulAclTokenModel {
+            id: Some(accessor.clone()),
+            accessor_id: Some(accessor),
+            ..plan
+        })
     }
 
     async fn delete(&self, ctx: &ProviderData, state: ConsulAclTokenModel) -> Result<(), Diags> {
-        ctx.consul().await?.acl_token_delete(&state.id.clone().unwrap_or_default()).await.map_err(fail("delete stack_consul_acl_token"))?;
+        ctx.consul()
+            .await?
+            .acl_token_delete(&state.id.clone().unwrap_or_default())
+            .await
+            .map_err(fail("delete stack_consul_acl_token"))?;
         if let Some(path) = &state.vault_kv_path {
-            let mount = state.vault_kv_mount.clone().unwrap_or_else(|| "secret".into());
-            ctx.vault()?.kv2_delete_metadata(&mount, path).await.map_err(fail("delete the token secret of stack_consul_acl_token"))?;
+            let mount = state
+                .vault_kv_mount
+                .clone()
+                .unwrap_or_else(|| "secret".into());
+            ctx.vault()?
+                .kv2_delete_metadata(&mount, path)
+                .await
+                .map_err(fail("delete the token secret of stack_consul_acl_token"))?;
         }
         Ok(())
     }
 
     fn import(id: &str) -> Result<ConsulAclTokenModel, Diags> {
         if id.len() != 36 {
-            return Err(Diagnostic::error("Invalid import ID", "The import ID is the token's accessor ID (a UUID).").into());
+            return Err(Diagnostic::error(
+                "Invalid import ID",
+                "The import ID is the token's accessor ID (a UUID).",
+            )
+            .into());
         }
-        Ok(ConsulAclTokenModel { id: Some(id.into()), ..Default::default() })
+        Ok(ConsulAclTokenModel {
+            id: Some(id.into()),
+            ..Default::default()
+        })
     }
 }

@@ -135,15 +135,51 @@ impl ConsulConnectModel {
     fn ca_config(&self, vault_address: &str, token: Option<&str>) -> CaConfiguration {
         let v = self.vault.clone().unwrap_or_default();
         let mut config = Map::new();
-        config.insert("LeafCertTTL".into(), json!(v.leaf_cert_ttl.clone().unwrap_or_else(|| DEFAULT_LEAF_TTL.into())));
-        config.insert("IntermediateCertTTL".into(), json!(v.intermediate_cert_ttl.clone().unwrap_or_else(|| DEFAULT_INTERMEDIATE_TTL.into())));
+        config.insert(
+            "LeafCertTTL".into(),
+            json!(v
+                .leaf_cert_ttl
+                .clone()
+                .unwrap_or_else(|| DEFAULT_LEAF_TTL.into())),
+        );
+        config.insert(
+            "IntermediateCertTTL".into(),
+            json!(v
+                .intermediate_cert_ttl
+                .clone()
+                .unwrap_or_else(|| DEFAULT_INTERMEDIATE_TTL.into())),
+        );
         if self.is_vault() {
-            config.insert("RootCertTTL".into(), json!(v.root_cert_ttl.clone().unwrap_or_else(|| DEFAULT_ROOT_TTL.into())));
-            config.insert("Address".into(), json!(v.address.clone().unwrap_or_else(|| vault_address.to_string())));
-            config.insert("RootPKIPath".into(), json!(v.root_pki_path.clone().unwrap_or_default()));
-            config.insert("IntermediatePKIPath".into(), json!(v.intermediate_pki_path.clone().unwrap_or_default()));
-            config.insert("PrivateKeyType".into(), json!(v.private_key_type.clone().unwrap_or_else(|| "ec".into())));
-            config.insert("PrivateKeyBits".into(), json!(v.private_key_bits.unwrap_or(256)));
+            config.insert(
+                "RootCertTTL".into(),
+                json!(v
+                    .root_cert_ttl
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_ROOT_TTL.into())),
+            );
+            config.insert(
+                "Address".into(),
+                json!(v
+                    .address
+                    .clone()
+                    .unwrap_or_else(|| vault_address.to_string())),
+            );
+            config.insert(
+                "RootPKIPath".into(),
+                json!(v.root_pki_path.clone().unwrap_or_default()),
+            );
+            config.insert(
+                "IntermediatePKIPath".into(),
+                json!(v.intermediate_pki_path.clone().unwrap_or_default()),
+            );
+            config.insert(
+                "PrivateKeyType".into(),
+                json!(v.private_key_type.clone().unwrap_or_else(|| "ec".into())),
+            );
+            config.insert(
+                "PrivateKeyBits".into(),
+                json!(v.private_key_bits.unwrap_or(256)),
+            );
             if let Some(t) = token {
                 config.insert("Token".into(), json!(t));
             }
@@ -161,14 +197,29 @@ impl ConsulConnectModel {
 fn builtin_ca() -> CaConfiguration {
     let mut config = Map::new();
     config.insert("LeafCertTTL".into(), json!(DEFAULT_LEAF_TTL));
-    config.insert("IntermediateCertTTL".into(), json!(DEFAULT_INTERMEDIATE_TTL));
-    CaConfiguration { provider: "consul".into(), config, force_without_cross_signing: false, modify_index: 0 }
+    config.insert(
+        "IntermediateCertTTL".into(),
+        json!(DEFAULT_INTERMEDIATE_TTL),
+    );
+    CaConfiguration {
+        provider: "consul".into(),
+        config,
+        force_without_cross_signing: false,
+        modify_index: 0,
+    }
 }
 
 /// Creates the policy and a periodic orphan token for Consul; returns (token, accessor).
-async fn provision_token(vault: &VaultClient, root: &str, int: &str) -> Result<(String, String, String), Diags> {
+async fn provision_token(
+    vault: &VaultClient,
+    root: &str,
+    int: &str,
+) -> Result<(String, String, String), Diags> {
     let name = policy_name(root, int);
-    vault.write_acl_policy(&name, &ca_policy(root, int)).await.map_err(fail("write the Vault policy for Consul's CA"))?;
+    vault
+        .write_acl_policy(&name, &ca_policy(root, int))
+        .await
+        .map_err(fail("write the Vault policy for Consul's CA"))?;
     let created = vault
         .token_create_orphan(&OrphanTokenRequest {
             policies: vec![name.clone()],
@@ -185,16 +236,30 @@ async fn provision_token(vault: &VaultClient, root: &str, int: &str) -> Result<(
 }
 
 async fn roots_into(consul: &ConsulClient, m: &mut ConsulConnectModel) -> Result<(), Diags> {
-    let roots = consul.ca_roots().await.map_err(fail("read Consul's CA roots"))?;
+    let roots = consul
+        .ca_roots()
+        .await
+        .map_err(fail("read Consul's CA roots"))?;
     m.active_root_id = Some(roots.active_root_id.clone());
     m.trust_domain = Some(roots.trust_domain.clone());
-    m.root_certificates = Some(roots.roots.iter().flatten().map(|r| r.root_cert.trim().to_string() + "\n").collect());
+    m.root_certificates = Some(
+        roots
+            .roots
+            .iter()
+            .flatten()
+            .map(|r| r.root_cert.trim().to_string() + "\n")
+            .collect(),
+    );
     Ok(())
 }
 
 /// Points Consul at the CA of `plan`, creating (or reusing) Vault's side first. On failure,
 /// whatever this call created in Vault is removed again.
-async fn configure(ctx: &ProviderData, prior: Option<&ConsulConnectModel>, mut plan: ConsulConnectModel) -> Result<ConsulConnectModel, Diags> {
+async fn configure(
+    ctx: &ProviderData,
+    prior: Option<&ConsulConnectModel>,
+    mut plan: ConsulConnectModel,
+) -> Result<ConsulConnectModel, Diags> {
     let consul = ctx.consul().await?;
     let mut created: Option<(String, String)> = None; // (accessor, policy) made by this call
     let mut token: Option<String> = None;
@@ -203,14 +268,21 @@ async fn configure(ctx: &ProviderData, prior: Option<&ConsulConnectModel>, mut p
         let vault = ctx.vault()?;
         vault_address = vault.address().to_string();
         let v = plan.vault.clone().unwrap_or_default();
-        let (root, int) = (v.root_pki_path.clone().unwrap_or_default(), v.intermediate_pki_path.clone().unwrap_or_default());
+        let (root, int) = (
+            v.root_pki_path.clone().unwrap_or_default(),
+            v.intermediate_pki_path.clone().unwrap_or_default(),
+        );
         if let Some(t) = v.token_wo.clone() {
             tf_framework::log::register_secret(&t);
             token = Some(t);
             plan.vault_policy_name = None;
             plan.vault_token_accessor = None;
         } else {
-            let reuse = prior.filter(|p| p.is_vault() && p.vault_token_accessor.is_some() && p.vault_policy_name.as_deref() == Some(policy_name(&root, &int).as_str()));
+            let reuse = prior.filter(|p| {
+                p.is_vault()
+                    && p.vault_token_accessor.is_some()
+                    && p.vault_policy_name.as_deref() == Some(policy_name(&root, &int).as_str())
+            });
             if reuse.is_some() && !needs_new_token(prior, &plan) {
                 // Same paths: Consul keeps the token it has; only send settings.
                 plan.vault_policy_name = reuse.and_then(|p| p.vault_policy_name.clone());
@@ -224,7 +296,10 @@ async fn configure(ctx: &ProviderData, prior: Option<&ConsulConnectModel>, mut p
                 plan.vault_token_accessor = Some(accessor);
             }
         }
-        plan.vault = Some(VaultCaModel { address: Some(v.address.clone().unwrap_or_else(|| vault_address.clone())), ..v });
+        plan.vault = Some(VaultCaModel {
+            address: Some(v.address.clone().unwrap_or_else(|| vault_address.clone())),
+            ..v
+        });
     } else {
         vault_address = String::new();
         plan.vault_policy_name = None;
@@ -235,19 +310,41 @@ async fn configure(ctx: &ProviderData, prior: Option<&ConsulConnectModel>, mut p
         if let Some((accessor, name)) = created {
             cleanup_vault(ctx, &accessor, &name).await;
         }
-        let at = if plan.is_vault() { AttributePath::root("vault") } else { AttributePath::root("ca_provider") };
+        let at = if plan.is_vault() {
+            AttributePath::root("vault")
+        } else {
+            AttributePath::root("ca_provider")
+        };
         return Err(crate::errors::diag_at("configure Consul's Connect CA", &e, at).into());
     }
     // The old token (if replaced) is no longer used by Consul.
     if let Some(p) = prior {
         if p.vault_token_accessor.is_some() && p.vault_token_accessor != plan.vault_token_accessor {
-            cleanup_vault(ctx, p.vault_token_accessor.as_deref().unwrap_or_default(), p.vault_policy_name.as_deref().filter(|n| Some(*n) != plan.vault_policy_name.as_deref()).unwrap_or_default()).await;
+            cleanup_vault(
+                ctx,
+                p.vault_token_accessor.as_deref().unwrap_or_default(),
+                p.vault_policy_name
+                    .as_deref()
+                    .filter(|n| Some(*n) != plan.vault_policy_name.as_deref())
+                    .unwrap_or_default(),
+            )
+            .await;
         }
     }
     if plan.deny_all() {
-        set_source(&consul, "*", "*", "deny", Some("zero trust: managed by stack_consul_connect")).await.map_err(fail("write the default deny intention"))?;
+        set_source(
+            &consul,
+            "*",
+            "*",
+            "deny",
+            Some("zero trust: managed by stack_consul_connect"),
+        )
+        .await
+        .map_err(fail("write the default deny intention"))?;
     } else if prior.is_some_and(ConsulConnectModel::deny_all) {
-        remove_source(&consul, "*", "*").await.map_err(fail("remove the default deny intention"))?;
+        remove_source(&consul, "*", "*")
+            .await
+            .map_err(fail("remove the default deny intention"))?;
     }
     plan.id = Some("connect".into());
     roots_into(&consul, &mut plan).await?;
@@ -256,14 +353,25 @@ async fn configure(ctx: &ProviderData, prior: Option<&ConsulConnectModel>, mut p
 
 /// A new token is needed when the provider switches to vault or the mounts change.
 fn needs_new_token(prior: Option<&ConsulConnectModel>, plan: &ConsulConnectModel) -> bool {
-    let paths = |m: &ConsulConnectModel| m.vault.as_ref().map(|v| (v.root_pki_path.clone(), v.intermediate_pki_path.clone()));
+    let paths = |m: &ConsulConnectModel| {
+        m.vault
+            .as_ref()
+            .map(|v| (v.root_pki_path.clone(), v.intermediate_pki_path.clone()))
+    };
     prior.is_none_or(|p| !p.is_vault() || paths(p) != paths(plan))
 }
 
 /// The token Consul currently holds (Consul returns its stored config unredacted).
 async fn current_token(consul: &ConsulClient) -> Result<Option<String>, Diags> {
-    let config = consul.ca_configuration().await.map_err(fail("read Consul's CA configuration"))?;
-    let t = config.config.get("Token").and_then(Json::as_str).map(str::to_string);
+    let config = consul
+        .ca_configuration()
+        .await
+        .map_err(fail("read Consul's CA configuration"))?;
+    let t = config
+        .config
+        .get("Token")
+        .and_then(Json::as_str)
+        .map(str::to_string);
     if let Some(t) = &t {
         tf_framework::log::register_secret(t);
     }
@@ -323,7 +431,10 @@ fn ttl_rules(v: &Value) -> Diags {
             _ => None,
         }
     };
-    if let (Some(leaf), Some(int)) = (get("leaf_cert_ttl", DEFAULT_LEAF_TTL), get("intermediate_cert_ttl", DEFAULT_INTERMEDIATE_TTL)) {
+    if let (Some(leaf), Some(int)) = (
+        get("leaf_cert_ttl", DEFAULT_LEAF_TTL),
+        get("intermediate_cert_ttl", DEFAULT_INTERMEDIATE_TTL),
+    ) {
         if !(3600..8760 * 3600).contains(&leaf) {
             diags.push(Diagnostic::error("Invalid leaf_cert_ttl", "Consul requires a leaf certificate TTL of at least 1h and less than 8760h (1 year).").at(AttributePath::root("vault").attr("leaf_cert_ttl")));
         } else if int < 3 * 3600 || int < 3 * leaf {
@@ -331,11 +442,19 @@ fn ttl_rules(v: &Value) -> Diags {
         }
         if let Some(root) = get("root_cert_ttl", DEFAULT_ROOT_TTL) {
             if root < int {
-                diags.push(Diagnostic::error("Invalid root_cert_ttl", "Consul requires root_cert_ttl ≥ intermediate_cert_ttl.").at(AttributePath::root("vault").attr("root_cert_ttl")));
+                diags.push(
+                    Diagnostic::error(
+                        "Invalid root_cert_ttl",
+                        "Consul requires root_cert_ttl ≥ intermediate_cert_ttl.",
+                    )
+                    .at(AttributePath::root("vault").attr("root_cert_ttl")),
+                );
             }
         }
     }
-    if let (Value::String(kind), Value::Number(bits)) = (vault.get("private_key_type"), vault.get("private_key_bits")) {
+    if let (Value::String(kind), Value::Number(bits)) =
+        (vault.get("private_key_type"), vault.get("private_key_bits"))
+    {
         if let Some(b) = bits.as_i64() {
             if !key_bits_ok(kind, b) {
                 diags.push(Diagnostic::error("Invalid private_key_bits", format!("{b} bits is not valid for {kind:?} keys: ec takes 224, 256, 384 or 521; rsa takes 2048 or 4096.")).at(AttributePath::root("vault").attr("private_key_bits")));
@@ -383,18 +502,39 @@ impl Resource for ConsulConnect {
             Some("consul") if !vault.is_null() => diags.push(Diagnostic::error("Unexpected vault block", "The `vault` block only applies to `ca_provider = \"vault\"`.").at(AttributePath::root("vault"))),
             _ => {}
         }
-        if let (Value::String(r), Value::String(i)) = (vault.get("root_pki_path"), vault.get("intermediate_pki_path")) {
+        if let (Value::String(r), Value::String(i)) = (
+            vault.get("root_pki_path"),
+            vault.get("intermediate_pki_path"),
+        ) {
             if r == i {
-                diags.push(Diagnostic::error("Invalid intermediate_pki_path", "The intermediate must be a different mount than the root.").at(AttributePath::root("vault").attr("intermediate_pki_path")));
+                diags.push(
+                    Diagnostic::error(
+                        "Invalid intermediate_pki_path",
+                        "The intermediate must be a different mount than the root.",
+                    )
+                    .at(AttributePath::root("vault").attr("intermediate_pki_path")),
+                );
             }
         }
         if !vault.get("token_wo").is_null() && vault.get("token_wo_version").is_null() {
-            diags.push(Diagnostic::error("Missing token_wo_version", "Set `token_wo_version` with `token_wo`, and bump it to send a new token.").at(AttributePath::root("vault").attr("token_wo_version")));
+            diags.push(
+                Diagnostic::error(
+                    "Missing token_wo_version",
+                    "Set `token_wo_version` with `token_wo`, and bump it to send a new token.",
+                )
+                .at(AttributePath::root("vault").attr("token_wo_version")),
+            );
         }
         diags
     }
 
-    async fn modify_plan<'a>(&'a self, _ctx: Option<&'a ProviderData>, prior: &'a Value, planned: &'a mut Value, diags: &'a mut Diags) {
+    async fn modify_plan<'a>(
+        &'a self,
+        _ctx: Option<&'a ProviderData>,
+        prior: &'a Value,
+        planned: &'a mut Value,
+        diags: &'a mut Diags,
+    ) {
         if planned.is_null() {
             return;
         }
@@ -411,24 +551,41 @@ impl Resource for ConsulConnect {
         }
     }
 
-    async fn create(&self, ctx: &ProviderData, plan: ConsulConnectModel) -> Result<ConsulConnectModel, Diags> {
+    async fn create(
+        &self,
+        ctx: &ProviderData,
+        plan: ConsulConnectModel,
+    ) -> Result<ConsulConnectModel, Diags> {
         configure(ctx, None, plan).await
     }
 
-    async fn read(&self, ctx: &ProviderData, state: ConsulConnectModel) -> Result<Option<ConsulConnectModel>, Diags> {
+    async fn read(
+        &self,
+        ctx: &ProviderData,
+        state: ConsulConnectModel,
+    ) -> Result<Option<ConsulConnectModel>, Diags> {
         let consul = ctx.consul().await?;
-        let config = consul.ca_configuration().await.map_err(fail("read Consul's CA configuration"))?;
+        let config = consul
+            .ca_configuration()
+            .await
+            .map_err(fail("read Consul's CA configuration"))?;
         let c = &config.config;
         let text = |k: &str| c.get(k).and_then(Json::as_str).map(str::to_string);
-        let mut m = ConsulConnectModel { id: Some("connect".into()), ca_provider: Some(config.provider.clone()), ..state.clone() };
+        let mut m = ConsulConnectModel {
+            id: Some("connect".into()),
+            ca_provider: Some(config.provider.clone()),
+            ..state.clone()
+        };
         if config.provider == "vault" {
             let prior = state.vault.clone().unwrap_or_default();
             m.vault = Some(VaultCaModel {
                 address: text("Address"),
                 root_pki_path: text("RootPKIPath").map(|p| p.trim_matches('/').to_string()),
-                intermediate_pki_path: text("IntermediatePKIPath").map(|p| p.trim_matches('/').to_string()),
+                intermediate_pki_path: text("IntermediatePKIPath")
+                    .map(|p| p.trim_matches('/').to_string()),
                 leaf_cert_ttl: text("LeafCertTTL").or(prior.leaf_cert_ttl.clone()),
-                intermediate_cert_ttl: text("IntermediateCertTTL").or(prior.intermediate_cert_ttl.clone()),
+                intermediate_cert_ttl: text("IntermediateCertTTL")
+                    .or(prior.intermediate_cert_ttl.clone()),
                 root_cert_ttl: text("RootCertTTL").or(prior.root_cert_ttl.clone()),
                 private_key_type: text("PrivateKeyType").or(Some("ec".into())),
                 private_key_bits: c.get("PrivateKeyBits").and_then(Json::as_i64).or(Some(256)),
@@ -437,7 +594,13 @@ impl Resource for ConsulConnect {
             });
             // The token we made for Consul must still exist.
             if let Some(acc) = &state.vault_token_accessor {
-                if ctx.vault()?.token_lookup_accessor(acc).await.map_err(fail("look up Consul's CA token"))?.is_none() {
+                if ctx
+                    .vault()?
+                    .token_lookup_accessor(acc)
+                    .await
+                    .map_err(fail("look up Consul's CA token"))?
+                    .is_none()
+                {
                     m.vault_token_accessor = Some(String::new());
                 }
             }
@@ -452,33 +615,56 @@ impl Resource for ConsulConnect {
         Ok(Some(m))
     }
 
-    async fn update(&self, ctx: &ProviderData, prior: ConsulConnectModel, plan: ConsulConnectModel) -> Result<ConsulConnectModel, Diags> {
+    async fn update(
+        &self,
+        ctx: &ProviderData,
+        prior: ConsulConnectModel,
+        plan: ConsulConnectModel,
+    ) -> Result<ConsulConnectModel, Diags> {
         configure(ctx, Some(&prior), plan).await
     }
 
     async fn delete(&self, ctx: &ProviderData, state: ConsulConnectModel) -> Result<(), Diags> {
         let consul = ctx.consul().await?;
         if state.deny_all() {
-            remove_source(&consul, "*", "*").await.map_err(fail("remove the default deny intention"))?;
+            remove_source(&consul, "*", "*")
+                .await
+                .map_err(fail("remove the default deny intention"))?;
         }
         if state.is_vault() {
-            consul.ca_configure(&builtin_ca()).await.map_err(fail("return Consul to its built-in CA"))?;
+            consul
+                .ca_configure(&builtin_ca())
+                .await
+                .map_err(fail("return Consul to its built-in CA"))?;
         }
         if let Some(acc) = &state.vault_token_accessor {
             let vault = ctx.vault()?;
-            vault.token_revoke_accessor(acc).await.map_err(fail("revoke Consul's CA token"))?;
+            vault
+                .token_revoke_accessor(acc)
+                .await
+                .map_err(fail("revoke Consul's CA token"))?;
         }
         if let Some(name) = &state.vault_policy_name {
-            ctx.vault()?.delete_acl_policy(name).await.map_err(fail("delete Consul's CA policy"))?;
+            ctx.vault()?
+                .delete_acl_policy(name)
+                .await
+                .map_err(fail("delete Consul's CA policy"))?;
         }
         Ok(())
     }
 
     fn import(id: &str) -> Result<ConsulConnectModel, Diags> {
         if id != "connect" {
-            return Err(Diagnostic::error("Invalid import ID", "The import ID is `connect`: a Consul cluster has one Connect CA.").into());
+            return Err(Diagnostic::error(
+                "Invalid import ID",
+                "The import ID is `connect`: a Consul cluster has one Connect CA.",
+            )
+            .into());
         }
-        Ok(ConsulConnectModel { id: Some("connect".into()), ..Default::default() })
+        Ok(ConsulConnectModel {
+            id: Some("connect".into()),
+            ..Default::default()
+        })
     }
 }
 
@@ -498,7 +684,19 @@ mod tests {
     #[test]
     fn ttl_rules_follow_consul() {
         let cfg = |leaf: &str, int: &str| {
-            Value::Map([("vault".to_string(), Value::Map([("leaf_cert_ttl".to_string(), Value::from(leaf)), ("intermediate_cert_ttl".to_string(), Value::from(int))].into()))].into())
+            Value::Map(
+                [(
+                    "vault".to_string(),
+                    Value::Map(
+                        [
+                            ("leaf_cert_ttl".to_string(), Value::from(leaf)),
+                            ("intermediate_cert_ttl".to_string(), Value::from(int)),
+                        ]
+                        .into(),
+                    ),
+                )]
+                .into(),
+            )
         };
         assert!(!ttl_rules(&cfg("72h", "8760h")).has_errors());
         assert!(ttl_rules(&cfg("30m", "8760h")).has_errors());

@@ -21,13 +21,24 @@ impl BootstrapTarget for Nomad {
 
     async fn bootstrap(ctx: &ProviderData) -> Result<Outcome, Diags> {
         let client = ctx.nomad_with_token(None)?;
-        Ok(match client.acl_bootstrap().await.map_err(fail("bootstrap Nomad ACLs"))? {
-            Bootstrap::Done(t) => Outcome::Done(
-                t.accessor_id.clone(),
-                t.secret_id.map(|s| s.expose().to_string()).unwrap_or_default(),
-            ),
-            Bootstrap::AlreadyDone { reset_index, message } => Outcome::AlreadyDone(message, reset_index),
-        })
+        Ok(
+            match client
+                .acl_bootstrap()
+                .await
+                .map_err(fail("bootstrap Nomad ACLs"))?
+            {
+                Bootstrap::Done(t) => Outcome::Done(
+                    t.accessor_id.clone(),
+                    t.secret_id
+                        .map(|s| s.expose().to_string())
+                        .unwrap_or_default(),
+                ),
+                Bootstrap::AlreadyDone {
+                    reset_index,
+                    message,
+                } => Outcome::AlreadyDone(message, reset_index),
+            },
+        )
     }
 
     async fn accessor_of(ctx: &ProviderData, token: String) -> Result<Option<String>, Diags> {

@@ -40,11 +40,33 @@ pub struct NomadAclPolicyModel {
 
 const POLICIES: &[&str] = &["read", "write", "deny", "list", "scale"];
 const NAMESPACE_CAPS: &[&str] = &[
-    "deny", "list-jobs", "parse-job", "read-job", "submit-job", "dispatch-job", "read-logs", "read-fs",
-    "alloc-exec", "alloc-node-exec", "alloc-lifecycle", "csi-register-plugin", "csi-write-volume",
-    "csi-read-volume", "csi-list-volume", "csi-mount-volume", "list-scaling-policies",
-    "read-scaling-policy", "read-job-scaling", "scale-job", "submit-recommendation", "sentinel-override",
-    "host-volume-create", "host-volume-register", "host-volume-read", "host-volume-write", "host-volume-delete",
+    "deny",
+    "list-jobs",
+    "parse-job",
+    "read-job",
+    "submit-job",
+    "dispatch-job",
+    "read-logs",
+    "read-fs",
+    "alloc-exec",
+    "alloc-node-exec",
+    "alloc-lifecycle",
+    "csi-register-plugin",
+    "csi-write-volume",
+    "csi-read-volume",
+    "csi-list-volume",
+    "csi-mount-volume",
+    "list-scaling-policies",
+    "read-scaling-policy",
+    "read-job-scaling",
+    "scale-job",
+    "submit-recommendation",
+    "sentinel-override",
+    "host-volume-create",
+    "host-volume-register",
+    "host-volume-read",
+    "host-volume-write",
+    "host-volume-delete",
 ];
 const VARIABLE_CAPS: &[&str] = &["write", "read", "list", "destroy", "deny"];
 const HOST_VOLUME_CAPS: &[&str] = &["deny", "mount-readonly", "mount-readwrite"];
@@ -72,28 +94,70 @@ fn strings(expr: &hcl::Expression) -> Option<Vec<String>> {
     }
 }
 
-fn check_block(text: &str, id: &str, body: &hcl::Body, caps: &[&str]) -> Result<(), (String, String)> {
+fn check_block(
+    text: &str,
+    id: &str,
+    body: &hcl::Body,
+    caps: &[&str],
+) -> Result<(), (String, String)> {
     for attr in body.attributes() {
         match attr.key() {
             "policy" => match attr.expr() {
                 hcl::Expression::String(p) if POLICIES.contains(&p.as_str()) => {}
-                other => return Err(err(text, "policy", format!("`{id}` has an invalid policy {other}; use one of {}", POLICIES.join(", ")))),
+                other => {
+                    return Err(err(
+                        text,
+                        "policy",
+                        format!(
+                            "`{id}` has an invalid policy {other}; use one of {}",
+                            POLICIES.join(", ")
+                        ),
+                    ))
+                }
             },
             "capabilities" if !caps.is_empty() => {
-                let list = strings(attr.expr()).ok_or_else(|| err(text, "capabilities", format!("`capabilities` of `{id}` must be a list of strings")))?;
+                let list = strings(attr.expr()).ok_or_else(|| {
+                    err(
+                        text,
+                        "capabilities",
+                        format!("`capabilities` of `{id}` must be a list of strings"),
+                    )
+                })?;
                 if let Some(bad) = list.iter().find(|c| !caps.contains(&c.as_str())) {
-                    return Err(err(text, bad, format!("`{id}` has an invalid capability {bad:?}; valid: {}", caps.join(", "))));
+                    return Err(err(
+                        text,
+                        bad,
+                        format!(
+                            "`{id}` has an invalid capability {bad:?}; valid: {}",
+                            caps.join(", ")
+                        ),
+                    ));
                 }
             }
-            other => return Err(err(text, other, format!("`{id}` has an unknown key {other:?}"))),
+            other => {
+                return Err(err(
+                    text,
+                    other,
+                    format!("`{id}` has an unknown key {other:?}"),
+                ))
+            }
         }
     }
     for block in body.blocks() {
         if id.starts_with("namespace") && block.identifier() == "variables" {
             for path in block.body().blocks() {
-                let label = path.labels().first().map(|l| l.as_str().to_string()).unwrap_or_default();
+                let label = path
+                    .labels()
+                    .first()
+                    .map(|l| l.as_str().to_string())
+                    .unwrap_or_default();
                 if path.identifier() != "path" || label.is_empty() {
-                    return Err(err(text, path.identifier(), "`variables` holds only `path \"<glob>\" { capabilities = [...] }` blocks".into()));
+                    return Err(err(
+                        text,
+                        path.identifier(),
+                        "`variables` holds only `path \"<glob>\" { capabilities = [...] }` blocks"
+                            .into(),
+                    ));
                 }
                 for a in path.body().attributes() {
                     let list = (a.key() == "capabilities").then(|| strings(a.expr())).flatten().ok_or_else(|| err(text, a.key(), format!("variables path {label:?} accepts only `capabilities`, a list of strings")))?;
@@ -103,7 +167,11 @@ fn check_block(text: &str, id: &str, body: &hcl::Body, caps: &[&str]) -> Result<
                 }
             }
         } else {
-            return Err(err(text, block.identifier(), format!("`{id}` has an unknown block {:?}", block.identifier())));
+            return Err(err(
+                text,
+                block.identifier(),
+                format!("`{id}` has an unknown block {:?}", block.identifier()),
+            ));
         }
     }
     Ok(())
@@ -111,7 +179,12 @@ fn check_block(text: &str, id: &str, body: &hcl::Body, caps: &[&str]) -> Result<
 
 /// Parses rules the way Nomad will, so mistakes surface at plan time.
 pub fn check_rules(text: &str) -> Result<(), (String, String)> {
-    let body: hcl::Body = hcl::from_str(text).map_err(|e| ("Invalid ACL rules".to_string(), format!("The rules are not valid HCL:\n{e}")))?;
+    let body: hcl::Body = hcl::from_str(text).map_err(|e| {
+        (
+            "Invalid ACL rules".to_string(),
+            format!("The rules are not valid HCL:\n{e}"),
+        )
+    })?;
     if let Some(a) = body.attributes().next() {
         return Err(err(text, a.key(), format!("unknown top-level key {:?}; rules are blocks such as `namespace \"default\" {{ policy = \"read\" }}`", a.key())));
     }
@@ -175,48 +248,92 @@ impl Resource for NomadAclPolicy {
     fn validate(config: &Value) -> Diags {
         let j = config.get("job_acl");
         if !j.is_null() && !j.get("task").is_null() && j.get("group").is_null() {
-            return Diagnostic::error("Invalid job_acl", "`task` needs `group`: Nomad binds a task through its group.")
-                .at(tf_framework::AttributePath::root("job_acl").attr("task"))
-                .into();
+            return Diagnostic::error(
+                "Invalid job_acl",
+                "`task` needs `group`: Nomad binds a task through its group.",
+            )
+            .at(tf_framework::AttributePath::root("job_acl").attr("task"))
+            .into();
         }
         Diags::new()
     }
 
-    async fn create(&self, ctx: &ProviderData, plan: NomadAclPolicyModel) -> Result<NomadAclPolicyModel, Diags> {
-        ctx.nomad().await?.acl_policy_write(&to_policy(&plan)).await.map_err(fail("write stack_nomad_acl_policy"))?;
-        Ok(NomadAclPolicyModel { id: plan.name.clone(), ..plan })
+    async fn create(
+        &self,
+        ctx: &ProviderData,
+        plan: NomadAclPolicyModel,
+    ) -> Result<NomadAclPolicyModel, Diags> {
+        ctx.nomad()
+            .await?
+            .acl_policy_write(&to_policy(&plan))
+            .await
+            .map_err(fail("write stack_nomad_acl_policy"))?;
+        Ok(NomadAclPolicyModel {
+            id: plan.name.clone(),
+            ..plan
+        })
     }
 
-    async fn read(&self, ctx: &ProviderData, state: NomadAclPolicyModel) -> Result<Option<NomadAclPolicyModel>, Diags> {
+    async fn read(
+        &self,
+        ctx: &ProviderData,
+        state: NomadAclPolicyModel,
+    ) -> Result<Option<NomadAclPolicyModel>, Diags> {
         let name = state.name.clone().or(state.id.clone()).unwrap_or_default();
-        let found = ctx.nomad().await?.acl_policy(&name).await.map_err(fail("read stack_nomad_acl_policy"))?;
+        let found = ctx
+            .nomad()
+            .await?
+            .acl_policy(&name)
+            .await
+            .map_err(fail("read stack_nomad_acl_policy"))?;
         Ok(found.map(|p| NomadAclPolicyModel {
             id: Some(p.name.clone()),
             name: Some(p.name),
-            description: (!p.description.is_empty() || state.description.is_some()).then_some(p.description),
+            description: (!p.description.is_empty() || state.description.is_some())
+                .then_some(p.description),
             rules_hcl: Some(p.rules),
-            job_acl: p.job_acl.filter(|j| !j.job_id.is_empty()).map(|j| JobAclModel {
-                namespace: Some(j.namespace),
-                job_id: Some(j.job_id),
-                group: (!j.group.is_empty()).then_some(j.group),
-                task: (!j.task.is_empty()).then_some(j.task),
-            }),
+            job_acl: p
+                .job_acl
+                .filter(|j| !j.job_id.is_empty())
+                .map(|j| JobAclModel {
+                    namespace: Some(j.namespace),
+                    job_id: Some(j.job_id),
+                    group: (!j.group.is_empty()).then_some(j.group),
+                    task: (!j.task.is_empty()).then_some(j.task),
+                }),
         }))
     }
 
-    async fn update(&self, ctx: &ProviderData, _prior: NomadAclPolicyModel, plan: NomadAclPolicyModel) -> Result<NomadAclPolicyModel, Diags> {
+    async fn update(
+        &self,
+        ctx: &ProviderData,
+        _prior: NomadAclPolicyModel,
+        plan: NomadAclPolicyModel,
+    ) -> Result<NomadAclPolicyModel, Diags> {
         self.create(ctx, plan).await
     }
 
     async fn delete(&self, ctx: &ProviderData, state: NomadAclPolicyModel) -> Result<(), Diags> {
-        ctx.nomad().await?.acl_policy_delete(&state.name.unwrap_or_default()).await.map_err(fail("delete stack_nomad_acl_policy"))
+        ctx.nomad()
+            .await?
+            .acl_policy_delete(&state.name.unwrap_or_default())
+            .await
+            .map_err(fail("delete stack_nomad_acl_policy"))
     }
 
     fn import(id: &str) -> Result<NomadAclPolicyModel, Diags> {
         if id.is_empty() {
-            return Err(Diagnostic::error("Invalid import ID", "The import ID is the policy name.").into());
+            return Err(Diagnostic::error(
+                "Invalid import ID",
+                "The import ID is the policy name.",
+            )
+            .into());
         }
-        Ok(NomadAclPolicyModel { id: Some(id.into()), name: Some(id.into()), ..Default::default() })
+        Ok(NomadAclPolicyModel {
+            id: Some(id.into()),
+            name: Some(id.into()),
+            ..Default::default()
+        })
     }
 }
 
@@ -227,7 +344,8 @@ mod tests {
     #[test]
     fn rules() {
         assert!(check_rules("namespace \"default\" {\n  policy = \"read\"\n  capabilities = [\"submit-job\"]\n  variables {\n    path \"app/*\" { capabilities = [\"read\"] }\n  }\n}\nnode { policy = \"read\" }\n").is_ok());
-        let (_, d) = check_rules("namespace \"default\" {\n  capabilities = [\"sumbit-job\"]\n}\n").expect_err("cap");
+        let (_, d) = check_rules("namespace \"default\" {\n  capabilities = [\"sumbit-job\"]\n}\n")
+            .expect_err("cap");
         assert!(d.contains("sumbit-job") && d.contains("line 2"), "{d}");
         assert!(check_rules("namespace { policy = \"read\" }").is_err());
         assert!(check_rules("nodes { policy = \"read\" }").is_err());

@@ -52,34 +52,72 @@ impl Resource for NomadNamespace {
         )
     }
 
-    async fn create(&self, ctx: &ProviderData, plan: NomadNamespaceModel) -> Result<NomadNamespaceModel, Diags> {
-        ctx.nomad().await?.namespace_upsert(&to_namespace(&plan)).await.map_err(fail("write stack_nomad_namespace"))?;
-        Ok(NomadNamespaceModel { id: plan.name.clone(), ..plan })
+    async fn create(
+        &self,
+        ctx: &ProviderData,
+        plan: NomadNamespaceModel,
+    ) -> Result<NomadNamespaceModel, Diags> {
+        ctx.nomad()
+            .await?
+            .namespace_upsert(&to_namespace(&plan))
+            .await
+            .map_err(fail("write stack_nomad_namespace"))?;
+        Ok(NomadNamespaceModel {
+            id: plan.name.clone(),
+            ..plan
+        })
     }
 
-    async fn read(&self, ctx: &ProviderData, state: NomadNamespaceModel) -> Result<Option<NomadNamespaceModel>, Diags> {
+    async fn read(
+        &self,
+        ctx: &ProviderData,
+        state: NomadNamespaceModel,
+    ) -> Result<Option<NomadNamespaceModel>, Diags> {
         let name = state.name.clone().or(state.id.clone()).unwrap_or_default();
-        let found = ctx.nomad().await?.namespace(&name).await.map_err(fail("read stack_nomad_namespace"))?;
+        let found = ctx
+            .nomad()
+            .await?
+            .namespace(&name)
+            .await
+            .map_err(fail("read stack_nomad_namespace"))?;
         Ok(found.map(|n| NomadNamespaceModel {
             id: Some(n.name.clone()),
             name: Some(n.name),
-            description: (!n.description.is_empty() || state.description.is_some()).then_some(n.description),
+            description: (!n.description.is_empty() || state.description.is_some())
+                .then_some(n.description),
             meta: n.meta.filter(|m| !m.is_empty() || state.meta.is_some()),
         }))
     }
 
-    async fn update(&self, ctx: &ProviderData, _prior: NomadNamespaceModel, plan: NomadNamespaceModel) -> Result<NomadNamespaceModel, Diags> {
+    async fn update(
+        &self,
+        ctx: &ProviderData,
+        _prior: NomadNamespaceModel,
+        plan: NomadNamespaceModel,
+    ) -> Result<NomadNamespaceModel, Diags> {
         self.create(ctx, plan).await
     }
 
     async fn delete(&self, ctx: &ProviderData, state: NomadNamespaceModel) -> Result<(), Diags> {
-        ctx.nomad().await?.namespace_delete(&state.name.unwrap_or_default()).await.map_err(fail("delete stack_nomad_namespace"))
+        ctx.nomad()
+            .await?
+            .namespace_delete(&state.name.unwrap_or_default())
+            .await
+            .map_err(fail("delete stack_nomad_namespace"))
     }
 
     fn import(id: &str) -> Result<NomadNamespaceModel, Diags> {
         if id.is_empty() {
-            return Err(Diagnostic::error("Invalid import ID", "The import ID is the namespace name.").into());
+            return Err(Diagnostic::error(
+                "Invalid import ID",
+                "The import ID is the namespace name.",
+            )
+            .into());
         }
-        Ok(NomadNamespaceModel { id: Some(id.into()), name: Some(id.into()), ..Default::default() })
+        Ok(NomadNamespaceModel {
+            id: Some(id.into()),
+            name: Some(id.into()),
+            ..Default::default()
+        })
     }
 }

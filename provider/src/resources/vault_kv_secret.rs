@@ -113,13 +113,7 @@ pub(crate) async fn ensure_kv2(
     let found = vault
         .kv2_find_mount(&format!("{mount}/{path}"))
         .await
-        .map_err(|e| {
-            Diags::from(diag_at(
-                "check the KV mount",
-                &e,
-                at.clone(),
-            ))
-        })?;
+        .map_err(|e| Diags::from(diag_at("check the KV mount", &e, at.clone())))?;
     let msg = match found {
         Some(m) if m.path == mount && m.is_kv_v2() => return Ok(()),
         Some(m) if m.path == mount => format!(

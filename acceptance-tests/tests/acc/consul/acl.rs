@@ -81,18 +81,32 @@ output "kv" {{ value = stack_consul_acl_bootstrap.this.token_vault_path }}
     let (mgmt, accessor) = kv_token(bao, &kv).expect("bootstrap token stored in Vault");
     let state = tf.state_json();
     let raw = state.to_string();
-    assert!(!raw.contains(&mgmt), "the management token leaked into state");
+    assert!(
+        !raw.contains(&mgmt),
+        "the management token leaked into state"
+    );
     assert!(raw.contains(&accessor), "state keeps the accessor");
     let me = consul.request("GET", "/v1/acl/token/self", Some(&mgmt), None);
     assert_eq!(me.status, 200, "{}", me.body);
     assert_eq!(me.json().expect("json")["AccessorID"], json!(accessor));
 
     // The policy and token exist in Consul, created with the token read from Vault.
-    let p = consul.request("GET", &format!("/v1/acl/policy/name/{policy}"), Some(&mgmt), None);
+    let p = consul.request(
+        "GET",
+        &format!("/v1/acl/policy/name/{policy}"),
+        Some(&mgmt),
+        None,
+    );
     assert_eq!(p.status, 200, "{}", p.body);
-    assert!(p.json().expect("json")["Rules"].as_str().expect("rules").contains("service_prefix"));
+    assert!(p.json().expect("json")["Rules"]
+        .as_str()
+        .expect("rules")
+        .contains("service_prefix"));
     let (app_secret, app_accessor) = kv_token(bao, &token_kv).expect("app token stored in Vault");
-    assert!(!raw.contains(&app_secret), "the app token leaked into state");
+    assert!(
+        !raw.contains(&app_secret),
+        "the app token leaked into state"
+    );
     let t = consul.request("GET", "/v1/acl/token/self", Some(&app_secret), None);
     assert_eq!(t.status, 200, "{}", t.body);
     assert_eq!(t.json().expect("json")["AccessorID"], json!(app_accessor));
@@ -103,12 +117,17 @@ output "kv" {{ value = stack_consul_acl_bootstrap.this.token_vault_path }}
     tf.assert_plan_empty();
 
     // Drift: the policy edited out of band comes back.
-    let pid = p.json().expect("json")["ID"].as_str().expect("id").to_string();
+    let pid = p.json().expect("json")["ID"]
+        .as_str()
+        .expect("id")
+        .to_string();
     let r = consul.request(
         "PUT",
         &format!("/v1/acl/policy/{pid}"),
         Some(&mgmt),
-        Some(&json!({"ID": pid, "Name": policy, "Rules": "node_prefix \"\" { policy = \"write\" }"})),
+        Some(
+            &json!({"ID": pid, "Name": policy, "Rules": "node_prefix \"\" { policy = \"write\" }"}),
+        ),
     );
     assert_eq!(r.status, 200, "{}", r.body);
     match tf.plan_detailed() {
@@ -121,7 +140,10 @@ output "kv" {{ value = stack_consul_acl_bootstrap.this.token_vault_path }}
     // Bad rules are refused at plan time, on the attribute, naming the line.
     tf.write_config(&config("service_prefix \"\" {\n  policy = \"reed\"\n}"));
     let err = tf.plan_expect_error();
-    assert!(err.contains("Invalid ACL rules") && err.contains("reed"), "{err}");
+    assert!(
+        err.contains("Invalid ACL rules") && err.contains("reed"),
+        "{err}"
+    );
 
     // A second bootstrap of the same cluster fails and says why, with the reset index.
     let tf2 = consul_workdir(bao, &consul);
@@ -131,8 +153,15 @@ output "kv" {{ value = stack_consul_acl_bootstrap.this.token_vault_path }}
         random_name("bootstrap/again")
     ));
     tf2.init();
-    let err = tf2.apply_expect_error().split_whitespace().collect::<Vec<_>>().join(" ");
-    assert!(err.contains("already bootstrapped") && err.contains("(reset index:"), "{err}");
+    let err = tf2
+        .apply_expect_error()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        err.contains("already bootstrapped") && err.contains("(reset index:"),
+        "{err}"
+    );
 
     // Destroy removes the token (from Consul and Vault), the policy and the bootstrap secret.
     tf.write_config(&config("service_prefix \"\" {\n  policy = \"read\"\n}"));
@@ -140,9 +169,19 @@ output "kv" {{ value = stack_consul_acl_bootstrap.this.token_vault_path }}
     assert!(out.success(), "{}", out.combined());
     assert!(kv_token(bao, &token_kv).is_none(), "token secret deleted");
     assert!(kv_token(bao, &kv).is_none(), "bootstrap secret deleted");
-    let gone = consul.request("GET", &format!("/v1/acl/policy/name/{policy}"), Some(&mgmt), None);
+    let gone = consul.request(
+        "GET",
+        &format!("/v1/acl/policy/name/{policy}"),
+        Some(&mgmt),
+        None,
+    );
     assert_eq!(gone.status, 404, "{}", gone.body);
-    let gone = consul.request("GET", &format!("/v1/acl/token/{app_accessor}"), Some(&mgmt), None);
+    let gone = consul.request(
+        "GET",
+        &format!("/v1/acl/token/{app_accessor}"),
+        Some(&mgmt),
+        None,
+    );
     assert_eq!(gone.status, 404, "{}", gone.body);
 }
 
@@ -159,7 +198,10 @@ fn consul_acl_policy_import_and_disappearance() {
         Some(&json!({"Name": name, "Rules": "key_prefix \"app/\" { policy = \"read\" }"})),
     );
     assert_eq!(r.status, 200, "{}", r.body);
-    let id = r.json().expect("json")["ID"].as_str().expect("id").to_string();
+    let id = r.json().expect("json")["ID"]
+        .as_str()
+        .expect("id")
+        .to_string();
     let tf = consul_workdir(bao, &consul);
     tf.write_config(&format!(
         "{}\nresource \"stack_consul_acl_policy\" \"p\" {{\n  name  = \"{name}\"\n  rules = \"key_prefix \\\"app/\\\" {{ policy = \\\"read\\\" }}\"\n}}\n",
@@ -170,7 +212,10 @@ fn consul_acl_policy_import_and_disappearance() {
     assert!(out.success(), "{}", out.combined());
     tf.assert_plan_empty();
     let state = tf.state_json();
-    assert_eq!(state["resources"][0]["instances"][0]["attributes"]["id"], json!(id));
+    assert_eq!(
+        state["resources"][0]["instances"][0]["attributes"]["id"],
+        json!(id)
+    );
 
     // Deleted out of band: the next plan creates it again.
     let r = consul.request("DELETE", &format!("/v1/acl/policy/{id}"), Some(&mgmt), None);
@@ -212,9 +257,15 @@ resource "stack_vault_kv_secret" "copy" {{
     let out = tf.apply();
     assert!(out.success(), "{}", out.combined());
     let r = api(bao, "GET", &format!("/v1/secret/data/{kv}"), None);
-    let secret = r.json().expect("json")["data"]["data"]["token"].as_str().expect("token").to_string();
+    let secret = r.json().expect("json")["data"]["data"]["token"]
+        .as_str()
+        .expect("token")
+        .to_string();
     let me = consul.request("GET", "/v1/acl/token/self", Some(&secret), None);
     assert_eq!(me.status, 200, "{}", me.body);
-    assert!(!tf.state_json().to_string().contains(&secret), "secret leaked into state");
+    assert!(
+        !tf.state_json().to_string().contains(&secret),
+        "secret leaked into state"
+    );
     assert!(tf.destroy().success());
 }

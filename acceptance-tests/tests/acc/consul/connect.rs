@@ -34,23 +34,59 @@ output "roots" {{ value = stack_consul_connect.this.root_certificates }}
 }
 
 fn verify_leaf(consul: &Consul, root_pem: &str, dir: &std::path::Path) {
-    let leaf = consul.request("GET", "/v1/agent/connect/ca/leaf/web", consul.token.as_deref(), None);
+    let leaf = consul.request(
+        "GET",
+        "/v1/agent/connect/ca/leaf/web",
+        consul.token.as_deref(),
+        None,
+    );
     assert_eq!(leaf.status, 200, "{}", leaf.body);
     let leaf = leaf.json().expect("json");
-    let roots = consul.request("GET", "/v1/connect/ca/roots", None, None).json().expect("roots");
-    let active = roots["Roots"].as_array().expect("roots").iter().find(|r| r["Active"] == json!(true)).expect("active root").clone();
-    let chain: Vec<String> = active["IntermediateCerts"].as_array().map(|a| a.iter().filter_map(|c| c.as_str().map(str::to_string)).collect()).unwrap_or_default();
+    let roots = consul
+        .request("GET", "/v1/connect/ca/roots", None, None)
+        .json()
+        .expect("roots");
+    let active = roots["Roots"]
+        .as_array()
+        .expect("roots")
+        .iter()
+        .find(|r| r["Active"] == json!(true))
+        .expect("active root")
+        .clone();
+    let chain: Vec<String> = active["IntermediateCerts"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|c| c.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
     std::fs::write(dir.join("root.pem"), root_pem).expect("write");
     std::fs::write(dir.join("chain.pem"), chain.join("\n")).expect("write");
-    std::fs::write(dir.join("leaf.pem"), leaf["CertPEM"].as_str().expect("cert")).expect("write");
+    std::fs::write(
+        dir.join("leaf.pem"),
+        leaf["CertPEM"].as_str().expect("cert"),
+    )
+    .expect("write");
     let mut cmd = Command::new("openssl");
     cmd.arg("verify").arg("-CAfile").arg(dir.join("root.pem"));
     if !chain.is_empty() {
         cmd.arg("-untrusted").arg(dir.join("chain.pem"));
     }
     let out = cmd.arg(dir.join("leaf.pem")).output().expect("openssl");
-    assert!(out.status.success(), "the leaf does not verify against the Vault root: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(leaf["ServiceURI"].as_str().expect("uri").ends_with("/svc/web"), "{leaf}");
+    assert!(
+        out.status.success(),
+        "the leaf does not verify against the Vault root: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        leaf["ServiceURI"]
+            .as_str()
+            .expect("uri")
+            .ends_with("/svc/web"),
+        "{leaf}"
+    );
 }
 
 #[test]
@@ -67,32 +103,93 @@ fn consul_connect_on_vault_ca() {
 
     // Consul's active root is the Vault root at root_pki_path.
     let vault_root = api(bao, "GET", &format!("/v1/{root}/ca/pem"), None).body;
-    let roots = consul.request("GET", "/v1/connect/ca/roots", None, None).json().expect("roots");
-    let active = roots["Roots"].as_array().expect("roots").iter().find(|r| r["Active"] == json!(true)).expect("active").clone();
-    assert_eq!(active["RootCert"].as_str().expect("pem").trim(), vault_root.trim());
+    let roots = consul
+        .request("GET", "/v1/connect/ca/roots", None, None)
+        .json()
+        .expect("roots");
+    let active = roots["Roots"]
+        .as_array()
+        .expect("roots")
+        .iter()
+        .find(|r| r["Active"] == json!(true))
+        .expect("active")
+        .clone();
+    assert_eq!(
+        active["RootCert"].as_str().expect("pem").trim(),
+        vault_root.trim()
+    );
     verify_leaf(&consul, &vault_root, t.path());
 
     // State: the computed values, and no Vault token anywhere.
     let state = t.state_json();
-    let attrs = state["resources"].as_array().expect("res").iter().find(|r| r["type"] == json!("stack_consul_connect")).expect("connect")["instances"][0]["attributes"].clone();
+    let attrs = state["resources"]
+        .as_array()
+        .expect("res")
+        .iter()
+        .find(|r| r["type"] == json!("stack_consul_connect"))
+        .expect("connect")["instances"][0]["attributes"]
+        .clone();
     assert_eq!(attrs["trust_domain"], roots["TrustDomain"]);
     assert_eq!(attrs["active_root_id"], roots["ActiveRootID"]);
-    let policy = attrs["vault_policy_name"].as_str().expect("policy").to_string();
-    let accessor = attrs["vault_token_accessor"].as_str().expect("accessor").to_string();
-    let ca = consul.request("GET", "/v1/connect/ca/configuration", consul.token.as_deref(), None).json().expect("ca config");
-    let token = ca["Config"]["Token"].as_str().expect("Consul holds a token").to_string();
-    assert!(!state.to_string().contains(&token), "the CA token leaked into state");
+    let policy = attrs["vault_policy_name"]
+        .as_str()
+        .expect("policy")
+        .to_string();
+    let accessor = attrs["vault_token_accessor"]
+        .as_str()
+        .expect("accessor")
+        .to_string();
+    let ca = consul
+        .request(
+            "GET",
+            "/v1/connect/ca/configuration",
+            consul.token.as_deref(),
+            None,
+        )
+        .json()
+        .expect("ca config");
+    let token = ca["Config"]["Token"]
+        .as_str()
+        .expect("Consul holds a token")
+        .to_string();
+    assert!(
+        !state.to_string().contains(&token),
+        "the CA token leaked into state"
+    );
     // The token is least-privilege: it reads the two mounts but not other secrets.
-    let p = api(bao, "GET", &format!("/v1/sys/policies/acl/{policy}"), None).json().expect("policy");
+    let p = api(bao, "GET", &format!("/v1/sys/policies/acl/{policy}"), None)
+        .json()
+        .expect("policy");
     let text = p["data"]["policy"].as_str().expect("text");
-    assert!(text.contains(&format!("{root}/*")) && text.contains(&format!("{int}/*")), "{text}");
-    let denied = stack_acceptance_tests::http_request(&bao.addr, "GET", "/v1/secret/data/anything", &[("X-Vault-Token", &token)], None, std::time::Duration::from_secs(10)).expect("req");
+    assert!(
+        text.contains(&format!("{root}/*")) && text.contains(&format!("{int}/*")),
+        "{text}"
+    );
+    let denied = stack_acceptance_tests::http_request(
+        &bao.addr,
+        "GET",
+        "/v1/secret/data/anything",
+        &[("X-Vault-Token", &token)],
+        None,
+        std::time::Duration::from_secs(10),
+    )
+    .expect("req");
     assert_eq!(denied.status, 403, "{}", denied.body);
 
     // Default deny: a `*` → `*` deny intention; undeclared edges are refused.
-    let chk = consul.request("GET", "/v1/connect/intentions/check?source=web&destination=db", consul.token.as_deref(), None);
+    let chk = consul.request(
+        "GET",
+        "/v1/connect/intentions/check?source=web&destination=db",
+        consul.token.as_deref(),
+        None,
+    );
     assert_eq!(chk.json().expect("json")["Allowed"], json!(false));
-    let star = consul.request("GET", "/v1/config/service-intentions/*", consul.token.as_deref(), None);
+    let star = consul.request(
+        "GET",
+        "/v1/config/service-intentions/*",
+        consul.token.as_deref(),
+        None,
+    );
     assert_eq!(star.status, 200, "{}", star.body);
 
     t.assert_plan_empty();
@@ -101,13 +198,24 @@ fn consul_connect_on_vault_ca() {
     t.write_config(&config(&root, &int, "deny", "96h"));
     match t.plan_detailed() {
         PlanOutcome::Changes(out) => {
-            assert!(out.contains("1 to change") && !out.contains("rotates"), "{out}");
+            assert!(
+                out.contains("1 to change") && !out.contains("rotates"),
+                "{out}"
+            );
         }
         PlanOutcome::NoChanges => panic!("leaf TTL change must plan"),
     }
     assert!(t.apply().success());
     t.assert_plan_empty();
-    let cfg = consul.request("GET", "/v1/connect/ca/configuration", consul.token.as_deref(), None).json().expect("cfg");
+    let cfg = consul
+        .request(
+            "GET",
+            "/v1/connect/ca/configuration",
+            consul.token.as_deref(),
+            None,
+        )
+        .json()
+        .expect("cfg");
     assert_eq!(cfg["Config"]["LeafCertTTL"], json!("96h"));
 
     // Switching the provider rotates the root: the plan says so.
@@ -117,7 +225,11 @@ fn consul_connect_on_vault_ca() {
     match t.plan_detailed() {
         PlanOutcome::Changes(out) => {
             let flat = out.split_whitespace().collect::<Vec<_>>().join(" ");
-            assert!(flat.contains("This change rotates the Connect root CA") && flat.contains("the CA provider"), "{out}");
+            assert!(
+                flat.contains("This change rotates the Connect root CA")
+                    && flat.contains("the CA provider"),
+                "{out}"
+            );
         }
         PlanOutcome::NoChanges => panic!("a provider switch must plan"),
     }
@@ -134,12 +246,33 @@ fn consul_connect_on_vault_ca() {
 
     // Destroy: back to Consul's own CA; token revoked, policy and intention removed.
     assert!(t.destroy().success());
-    let cfg = consul.request("GET", "/v1/connect/ca/configuration", consul.token.as_deref(), None).json().expect("cfg");
+    let cfg = consul
+        .request(
+            "GET",
+            "/v1/connect/ca/configuration",
+            consul.token.as_deref(),
+            None,
+        )
+        .json()
+        .expect("cfg");
     assert_eq!(cfg["Provider"], json!("consul"));
-    let lookup = api(bao, "POST", "/v1/auth/token/lookup-accessor", Some(json!({"accessor": accessor})));
+    let lookup = api(
+        bao,
+        "POST",
+        "/v1/auth/token/lookup-accessor",
+        Some(json!({"accessor": accessor})),
+    );
     assert!(!lookup.is_success(), "token still valid: {}", lookup.body);
-    assert_eq!(api(bao, "GET", &format!("/v1/sys/policies/acl/{policy}"), None).status, 404);
-    let star = consul.request("GET", "/v1/config/service-intentions/*", consul.token.as_deref(), None);
+    assert_eq!(
+        api(bao, "GET", &format!("/v1/sys/policies/acl/{policy}"), None).status,
+        404
+    );
+    let star = consul.request(
+        "GET",
+        "/v1/config/service-intentions/*",
+        consul.token.as_deref(),
+        None,
+    );
     assert_eq!(star.status, 404, "{}", star.body);
 }
 
@@ -152,8 +285,18 @@ fn consul_connect_bad_input_is_refused_at_plan() {
         "{PROVIDER}\nresource \"stack_consul_connect\" \"this\" {{\n  ca_provider = \"vault\"\n  vault {{\n    root_pki_path         = \"r\"\n    intermediate_pki_path = \"i\"\n    leaf_cert_ttl         = \"72h\"\n    intermediate_cert_ttl = \"100h\"\n  }}\n}}\n"
     ));
     t.init();
-    let err = t.plan_expect_error().split_whitespace().collect::<Vec<_>>().join(" ");
-    assert!(err.contains("intermediate_cert_ttl") && err.contains("3 × leaf_cert_ttl"), "{err}");
-    let cfg = consul.request("GET", "/v1/connect/ca/configuration", None, None).json().expect("cfg");
+    let err = t
+        .plan_expect_error()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        err.contains("intermediate_cert_ttl") && err.contains("3 × leaf_cert_ttl"),
+        "{err}"
+    );
+    let cfg = consul
+        .request("GET", "/v1/connect/ca/configuration", None, None)
+        .json()
+        .expect("cfg");
     assert_eq!(cfg["Provider"], json!("consul"), "nothing changed");
 }

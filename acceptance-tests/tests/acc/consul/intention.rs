@@ -7,12 +7,22 @@ use stack_acceptance_tests::{random_name, Acl, Bao, Consul, PlanOutcome, TfWorkd
 use crate::common::{workdir, PROVIDER};
 
 fn sources(consul: &Consul, dest: &str) -> Option<Vec<Value>> {
-    let r = consul.request("GET", &format!("/v1/config/service-intentions/{dest}"), consul.token.as_deref(), None);
+    let r = consul.request(
+        "GET",
+        &format!("/v1/config/service-intentions/{dest}"),
+        consul.token.as_deref(),
+        None,
+    );
     if r.status == 404 {
         return None;
     }
     assert_eq!(r.status, 200, "{}", r.body);
-    Some(r.json().expect("json")["Sources"].as_array().cloned().unwrap_or_default())
+    Some(
+        r.json().expect("json")["Sources"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default(),
+    )
 }
 
 fn action_of(sources: &[Value], name: &str) -> Option<String> {
@@ -67,10 +77,30 @@ fn consul_intentions_share_a_destination() {
     b.assert_plan_empty();
 
     // Consul enforces the merged entry.
-    let chk = consul.request("GET", &format!("/v1/connect/intentions/check?source=web&destination={dest}"), consul.token.as_deref(), None);
-    assert_eq!(chk.json().expect("json")["Allowed"], json!(true), "{}", chk.body);
-    let chk = consul.request("GET", &format!("/v1/connect/intentions/check?source=legacy&destination={dest}"), consul.token.as_deref(), None);
-    assert_eq!(chk.json().expect("json")["Allowed"], json!(false), "{}", chk.body);
+    let chk = consul.request(
+        "GET",
+        &format!("/v1/connect/intentions/check?source=web&destination={dest}"),
+        consul.token.as_deref(),
+        None,
+    );
+    assert_eq!(
+        chk.json().expect("json")["Allowed"],
+        json!(true),
+        "{}",
+        chk.body
+    );
+    let chk = consul.request(
+        "GET",
+        &format!("/v1/connect/intentions/check?source=legacy&destination={dest}"),
+        consul.token.as_deref(),
+        None,
+    );
+    assert_eq!(
+        chk.json().expect("json")["Allowed"],
+        json!(false),
+        "{}",
+        chk.body
+    );
 
     // Drift: web flipped to deny out of band is put back by B.
     let r = consul.request(
@@ -85,7 +115,10 @@ fn consul_intentions_share_a_destination() {
         PlanOutcome::NoChanges => panic!("a flipped action must be drift"),
     }
     assert!(b.apply().success());
-    assert_eq!(action_of(&sources(&consul, &dest).expect("entry"), "web").as_deref(), Some("allow"));
+    assert_eq!(
+        action_of(&sources(&consul, &dest).expect("entry"), "web").as_deref(),
+        Some("allow")
+    );
 
     // Import by `source>destination`.
     let c = tf(bao, &consul);
@@ -93,7 +126,9 @@ fn consul_intentions_share_a_destination() {
         "{PROVIDER}\nresource \"stack_consul_intention\" \"legacy\" {{\n  source      = \"legacy\"\n  destination = \"{dest}\"\n  action      = \"deny\"\n}}\n"
     ));
     c.init();
-    assert!(c.import("stack_consul_intention.legacy", &format!("legacy>{dest}")).success());
+    assert!(c
+        .import("stack_consul_intention.legacy", &format!("legacy>{dest}"))
+        .success());
     c.assert_plan_empty();
 
     // Destroying A removes only A's sources.
@@ -116,7 +151,10 @@ fn consul_intention_bad_input_changes_nothing() {
     ));
     t.init();
     let err = t.plan_expect_error();
-    assert!(err.contains("Invalid service name") && err.contains("source"), "{err}");
+    assert!(
+        err.contains("Invalid service name") && err.contains("source"),
+        "{err}"
+    );
     assert!(err.contains("permit"), "{err}");
     assert!(sources(&consul, "db").is_none());
 }

@@ -10,7 +10,8 @@ use stack_acceptance_tests::{random_name, Acl, Bao, Consul, Nomad, PlanOutcome, 
 
 use crate::common::{api, workdir, PROVIDER};
 
-const CREATE: &str = r#"CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';"#;
+const CREATE: &str =
+    r#"CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';"#;
 const DROP: &str = r#"DROP ROLE IF EXISTS \"{{name}}\";"#;
 
 /// The job: writes what it received into the alloc dir, then stays up.
@@ -69,7 +70,13 @@ fn env() -> Env {
     let consul = Consul::start(Acl::Off);
     let nomad = Nomad::start(Acl::Off, Some(&bao.addr), Some(&consul));
     let admin = pg.create_admin("acc_nomad");
-    Env { bao, pg, _consul: consul, nomad, admin }
+    Env {
+        bao,
+        pg,
+        _consul: consul,
+        nomad,
+        admin,
+    }
 }
 
 fn platform(e: &Env, auth: &str, db_mount: &str) -> String {
@@ -131,9 +138,27 @@ resource "stack_nomad_job_with_secrets" "{name}" {{
 }
 
 fn cat(nomad: &Nomad, job: &str, path: &str) -> Option<String> {
-    let allocs = nomad.request("GET", &format!("/v1/job/{job}/allocations"), nomad.token.as_deref(), None).json().ok()?;
-    let alloc = allocs.as_array()?.iter().find(|a| a["ClientStatus"] == json!("running"))?["ID"].as_str()?.to_string();
-    let r = nomad.request("GET", &format!("/v1/client/fs/cat/{alloc}?path={path}"), nomad.token.as_deref(), None);
+    let allocs = nomad
+        .request(
+            "GET",
+            &format!("/v1/job/{job}/allocations"),
+            nomad.token.as_deref(),
+            None,
+        )
+        .json()
+        .ok()?;
+    let alloc = allocs
+        .as_array()?
+        .iter()
+        .find(|a| a["ClientStatus"] == json!("running"))?["ID"]
+        .as_str()?
+        .to_string();
+    let r = nomad.request(
+        "GET",
+        &format!("/v1/client/fs/cat/{alloc}?path={path}"),
+        nomad.token.as_deref(),
+        None,
+    );
     (r.status == 200).then_some(r.body)
 }
 
@@ -143,13 +168,21 @@ fn wait_for(what: &str, mut f: impl FnMut() -> Option<String>) -> String {
         if let Some(v) = f() {
             return v;
         }
-        assert!(start.elapsed() < Duration::from_secs(20), "timed out waiting for {what}");
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "timed out waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
 
 fn job_status(nomad: &Nomad, job: &str) -> Option<Value> {
-    let r = nomad.request("GET", &format!("/v1/job/{job}"), nomad.token.as_deref(), None);
+    let r = nomad.request(
+        "GET",
+        &format!("/v1/job/{job}"),
+        nomad.token.as_deref(),
+        None,
+    );
     (r.status == 200).then(|| r.json().expect("job json"))
 }
 
@@ -162,50 +195,86 @@ fn nomad_job_receives_secrets_and_db_credentials() {
     let job = random_name("app");
     let tf = workdir(e.bao).envs(e.nomad.env());
     tf.write_file(&format!("{job}.nomad.hcl"), &jobspec(&job, e.pg));
-    tf.write_config(&format!("{}{}", platform(&e, auth, &db_mount), job_resource("app", &job, &db_mount, "")));
+    tf.write_config(&format!(
+        "{}{}",
+        platform(&e, auth, &db_mount),
+        job_resource("app", &job, &db_mount, "")
+    ));
     tf.init();
     let out = tf.apply();
     assert!(out.success(), "{}", out.combined());
 
     // The secret and a working database login reached the process.
-    let got = wait_for("the task's output", || cat(&e.nomad, &job, "alloc/out.txt").filter(|s| s.contains("LOGIN_OK")));
+    let got = wait_for("the task's output", || {
+        cat(&e.nomad, &job, "alloc/out.txt").filter(|s| s.contains("LOGIN_OK"))
+    });
     assert!(got.contains(&format!("API_KEY=key-of-{job}")), "{got}");
     let psql = cat(&e.nomad, &job, "alloc/psql.txt").unwrap_or_default();
     assert_eq!(psql.trim(), "42", "{psql}");
 
     let state = tf.state_json();
-    let attrs = state["resources"].as_array().expect("res").iter().find(|r| r["type"] == json!("stack_nomad_job_with_secrets")).expect("job")["instances"][0]["attributes"].clone();
+    let attrs = state["resources"]
+        .as_array()
+        .expect("res")
+        .iter()
+        .find(|r| r["type"] == json!("stack_nomad_job_with_secrets"))
+        .expect("job")["instances"][0]["attributes"]
+        .clone();
     assert_eq!(attrs["job_id"], json!(job));
     assert_eq!(attrs["namespace"], json!("default"));
     assert_eq!(attrs["deployment_status"], json!("successful"));
-    assert_eq!(attrs["secrets_path"], json!(format!("secret/data/default/{job}")));
-    let kv = api(e.bao, "GET", &format!("/v1/secret/data/default/{job}"), None).json().expect("kv");
-    assert_eq!(kv["data"]["data"]["API_KEY"], json!(format!("key-of-{job}")));
+    assert_eq!(
+        attrs["secrets_path"],
+        json!(format!("secret/data/default/{job}"))
+    );
+    let kv = api(
+        e.bao,
+        "GET",
+        &format!("/v1/secret/data/default/{job}"),
+        None,
+    )
+    .json()
+    .expect("kv");
+    assert_eq!(
+        kv["data"]["data"]["API_KEY"],
+        json!(format!("key-of-{job}"))
+    );
     tf.assert_plan_empty();
 
     // Stopped out of band: drift, and apply starts it again.
-    let r = e.nomad.request("DELETE", &format!("/v1/job/{job}"), None, None);
+    let r = e
+        .nomad
+        .request("DELETE", &format!("/v1/job/{job}"), None, None);
     assert_eq!(r.status, 200, "{}", r.body);
     match tf.plan_detailed() {
         PlanOutcome::Changes(out) => assert!(out.contains("stopped"), "{out}"),
         PlanOutcome::NoChanges => panic!("a stopped job must be drift"),
     }
     assert!(tf.apply().success());
-    assert_eq!(job_status(&e.nomad, &job).expect("job")["Stop"], json!(false));
+    assert_eq!(
+        job_status(&e.nomad, &job).expect("job")["Stop"],
+        json!(false)
+    );
     tf.assert_plan_empty();
 
     // Registered again out of band with another count: drift. The job has an enabled
     // `scaling` block, so apply restores the job but keeps the live count.
     let mut live = job_status(&e.nomad, &job).expect("job");
     live["TaskGroups"][0]["Count"] = json!(2);
-    let r = e.nomad.request("POST", "/v1/jobs", None, Some(&json!({"Job": live})));
+    let r = e
+        .nomad
+        .request("POST", "/v1/jobs", None, Some(&json!({"Job": live})));
     assert_eq!(r.status, 200, "{}", r.body);
     match tf.plan_detailed() {
         PlanOutcome::Changes(out) => assert!(out.contains("registered again"), "{out}"),
         PlanOutcome::NoChanges => panic!("an out-of-band registration must be drift"),
     }
     assert!(tf.apply().success());
-    assert_eq!(job_status(&e.nomad, &job).expect("job")["TaskGroups"][0]["Count"], json!(2), "live count kept");
+    assert_eq!(
+        job_status(&e.nomad, &job).expect("job")["TaskGroups"][0]["Count"],
+        json!(2),
+        "live count kept"
+    );
     tf.assert_plan_empty();
 
     // Import by `<job id>@<namespace>`.
@@ -213,7 +282,12 @@ fn nomad_job_receives_secrets_and_db_credentials() {
     imp.write_file(&format!("{job}.nomad.hcl"), &jobspec(&job, e.pg));
     imp.write_config(&format!("{PROVIDER}\nresource \"stack_nomad_job_with_secrets\" \"app\" {{\n  jobspec = file(\"${{path.module}}/{job}.nomad.hcl\")\n}}\n"));
     imp.init();
-    assert!(imp.import("stack_nomad_job_with_secrets.app", &format!("{job}@default")).success());
+    assert!(imp
+        .import(
+            "stack_nomad_job_with_secrets.app",
+            &format!("{job}@default")
+        )
+        .success());
     let st = imp.state_json();
     let a = &st["resources"][0]["instances"][0]["attributes"];
     assert_eq!(a["job_id"], json!(job));
@@ -222,24 +296,47 @@ fn nomad_job_receives_secrets_and_db_credentials() {
     // A job whose role cannot read its secrets fails the apply with the template error.
     let denied = random_name("denied");
     let other_kv = random_name("kv-other");
-    let r = api(e.bao, "POST", &format!("/v1/sys/mounts/{other_kv}"), Some(json!({"type": "kv", "options": {"version": "2"}})));
+    let r = api(
+        e.bao,
+        "POST",
+        &format!("/v1/sys/mounts/{other_kv}"),
+        Some(json!({"type": "kv", "options": {"version": "2"}})),
+    );
     assert!(r.is_success(), "{}", r.body);
     tf.write_file(&format!("{denied}.nomad.hcl"), &jobspec(&denied, e.pg));
     tf.write_config(&format!(
         "{}{}{}",
         platform(&e, auth, &db_mount),
         job_resource("app", &job, &db_mount, ""),
-        job_resource("denied", &denied, &db_mount, &format!("  kv_mount = \"{other_kv}\"\n"))
+        job_resource(
+            "denied",
+            &denied,
+            &db_mount,
+            &format!("  kv_mount = \"{other_kv}\"\n")
+        )
     ));
     let err = tf.apply_expect_error();
     assert!(err.contains("Nomad deployment failed"), "{err}");
-    assert!(err.contains("permission denied") && err.contains(&format!("{other_kv}/data/default/{denied}")), "{err}");
+    assert!(
+        err.contains("permission denied")
+            && err.contains(&format!("{other_kv}/data/default/{denied}")),
+        "{err}"
+    );
 
     // Destroy: jobs purged, secrets deleted.
     let out = tf.destroy();
     assert!(out.success(), "{}", out.combined());
     assert!(job_status(&e.nomad, &job).is_none(), "job purged");
-    assert_eq!(api(e.bao, "GET", &format!("/v1/secret/metadata/default/{job}"), None).status, 404);
+    assert_eq!(
+        api(
+            e.bao,
+            "GET",
+            &format!("/v1/secret/metadata/default/{job}"),
+            None
+        )
+        .status,
+        404
+    );
 }
 
 #[test]
