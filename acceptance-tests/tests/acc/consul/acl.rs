@@ -267,5 +267,23 @@ resource "stack_vault_kv_secret" "copy" {{
         !tf.state_json().to_string().contains(&secret),
         "secret leaked into state"
     );
+
+    // Import by accessor: the imported state matches the configuration.
+    let accessor = me.json().expect("json")["AccessorID"]
+        .as_str()
+        .expect("accessor")
+        .to_string();
+    let imp = consul_workdir(bao, &consul);
+    imp.write_config(&format!(
+        "{}\nresource \"stack_consul_acl_token\" \"t\" {{\n  description = \"no copy kept\"\n}}\n",
+        crate::common::PROVIDER
+    ));
+    imp.init();
+    assert!(imp.import("stack_consul_acl_token.t", &accessor).success());
+    imp.assert_plan_empty();
+    assert!(
+        !imp.state_json().to_string().contains(&secret),
+        "secret leaked into state"
+    );
     assert!(tf.destroy().success());
 }

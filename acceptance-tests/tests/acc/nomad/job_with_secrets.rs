@@ -351,3 +351,60 @@ fn nomad_job_bad_jobspec_is_reported_at_plan() {
     assert!(err.contains("bogus") && err.contains("jobspec"), "{err}");
     assert!(job_status(&e.nomad, "bad").is_none());
 }
+
+#[test]
+fn nomad_job_vars_unknown_at_plan_make_derived_values_unknown() {
+    let e = env();
+    let job = random_name("later");
+    let tf = workdir(e.bao).envs(e.nomad.env());
+    tf.write_config(&format!(
+        r#"{PROVIDER}
+resource "terraform_data" "name" {{
+  input = "{job}"
+}}
+resource "stack_nomad_job_with_secrets" "j" {{
+  jobspec = <<-EOT
+    variable "name" {{
+      type = string
+    }}
+    job "{job}" {{
+      meta {{
+        owner = var.name
+      }}
+      group "g" {{
+        update {{
+          min_healthy_time = "1s"
+        }}
+        task "t" {{
+          driver = "raw_exec"
+          config {{
+            command = "/bin/sleep"
+            args    = ["3600"]
+          }}
+        }}
+      }}
+    }}
+  EOT
+  vars = {{ name = terraform_data.name.output }}
+}}
+"#
+    ));
+    tf.init();
+    // At plan time a variable is unknown: the derived values are "known after apply" instead of
+    // the plan failing (Nomad cannot parse the jobspec yet).
+    match tf.plan_detailed() {
+        PlanOutcome::Changes(out) => {
+            let flat = out.split_whitespace().collect::<Vec<_>>().join(" ");
+            assert!(flat.contains("+ job_id = (known after apply)"), "{out}");
+        }
+        PlanOutcome::NoChanges => panic!("must plan a create"),
+    }
+    let out = tf.apply();
+    assert!(out.success(), "{}", out.combined());
+    assert_eq!(
+        job_status(&e.nomad, &job).expect("job registered")["ID"],
+        json!(job)
+    );
+    tf.assert_plan_empty();
+    assert!(tf.destroy().success());
+}
