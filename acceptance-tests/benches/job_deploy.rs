@@ -73,11 +73,11 @@ fn main() {
     }
     diffs.sort_by(f64::total_cmp);
     let median = diffs[diffs.len() / 2];
-    println!(
-        "job_deploy: median difference {median:.3} s over {runs} pairs (target 3.000 s ± 0.150 s)"
-    );
-    if (median - 3.0).abs() > 0.150 {
-        eprintln!("job_deploy: the difference is outside 3 s ± 150 ms");
-        std::process::exit(1);
-    }
+    // A benchmark reports; like the start-up benchmark it does not fail the run on a miss.
+    let verdict = if (median - 3.0).abs() <= 0.150 {
+        "met"
+    } else {
+        "MISSED"
+    };
+    println!("job_deploy: median difference {median:.3} s over {runs} pairs (target 3.000 s ± 0.150 s: {verdict})");
 }
