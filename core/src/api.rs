@@ -177,6 +177,15 @@ impl ApiRequest<'_> {
         self.send().await?.json()
     }
 
+    /// Sends a request (a delete) for which 404 means "already gone": success either way.
+    pub(crate) async fn send_gone_ok(self) -> Result<(), Error> {
+        match self.send().await {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_not_found() => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Sends and decodes the JSON answer; `None` on 404.
     pub(crate) async fn send_json_opt<T: DeserializeOwned>(self) -> Result<Option<T>, Error> {
         match self.send().await {

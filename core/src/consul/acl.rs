@@ -179,16 +179,10 @@ impl ConsulClient {
 
     /// `DELETE /v1/acl/token/:accessor`; a missing token is not an error.
     pub async fn acl_token_delete(&self, accessor: &str) -> Result<(), Error> {
-        match self
-            .api
+        self.api
             .request(Method::Delete, format!("acl/token/{accessor}"))
-            .send()
+            .send_gone_ok()
             .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if e.is_not_found() => Ok(()),
-            Err(e) => Err(e),
-        }
     }
 
     /// `PUT /v1/acl/policy` (create) or `PUT /v1/acl/policy/:id` (update when `policy.id` is set).
@@ -223,16 +217,10 @@ impl ConsulClient {
 
     /// `DELETE /v1/acl/policy/:id`; a missing policy is not an error.
     pub async fn acl_policy_delete(&self, id: &str) -> Result<(), Error> {
-        match self
-            .api
+        self.api
             .request(Method::Delete, format!("acl/policy/{id}"))
-            .send()
+            .send_gone_ok()
             .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if e.is_not_found() => Ok(()),
-            Err(e) => Err(e),
-        }
     }
 }
 

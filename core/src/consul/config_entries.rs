@@ -64,15 +64,9 @@ impl ConsulClient {
 
     /// `DELETE /v1/config/:kind/:name` without CAS; a missing entry is not an error.
     pub async fn config_entry_delete(&self, kind: &str, name: &str) -> Result<(), Error> {
-        match self
-            .api
+        self.api
             .request(Method::Delete, format!("config/{kind}/{name}"))
-            .send()
+            .send_gone_ok()
             .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if e.is_not_found() => Ok(()),
-            Err(e) => Err(e),
-        }
     }
 }

@@ -126,16 +126,10 @@ impl NomadClient {
 
     /// `DELETE /v1/acl/policy/:name`; a missing policy is not an error.
     pub async fn acl_policy_delete(&self, name: &str) -> Result<(), Error> {
-        match self
-            .api
+        self.api
             .request(Method::Delete, format!("acl/policy/{name}"))
-            .send()
+            .send_gone_ok()
             .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if e.is_not_found() => Ok(()),
-            Err(e) => Err(e),
-        }
     }
 
     /// `GET /v1/acl/token/:accessor`; `None` when it does not exist.

@@ -43,15 +43,9 @@ impl NomadClient {
 
     /// `DELETE /v1/namespace/:name`; a missing namespace is not an error.
     pub async fn namespace_delete(&self, name: &str) -> Result<(), Error> {
-        match self
-            .api
+        self.api
             .request(Method::Delete, format!("namespace/{name}"))
-            .send()
+            .send_gone_ok()
             .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if e.is_not_found() => Ok(()),
-            Err(e) => Err(e),
-        }
     }
 }
