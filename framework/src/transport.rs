@@ -270,20 +270,26 @@ impl Drop for SocketGuard {
 // ---------------------------------------------------------------------------
 
 /// Server side of go-plugin AutoMTLS: a freshly generated server certificate
-/// (P-256, SAN/CN `localhost`) and a rustls config (aws-lc-rs, ALPN `h2`)
+/// (Ed25519, SAN/CN `localhost`) and a rustls config (aws-lc-rs, ALPN `h2`)
 /// that accepts only the client certificate(s) Terraform passed in
 /// `PLUGIN_CLIENT_CERT`, compared byte for byte.
-#[derive(Clone)]
+///
+/// Ed25519 because the key is made at every start, before the handshake line: generating and
+/// self-signing a P-256 key cost about 0.4 ms there (aws-lc's large base-point tables are cold
+/// in a fresh process); Go's TLS client accepts any key type it supports, Ed25519 included.
+/// The rustls config is built by [`Self::server_config`], after the handshake line is out.
 pub struct ServerTlsSetup {
-    config: Arc<ServerConfig>,
     server_cert: CertificateDer<'static>,
+    key: PrivatePkcs8KeyDer<'static>,
+    pinned: Vec<CertificateDer<'static>>,
 }
 
 impl fmt::Debug for ServerTlsSetup {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Never print the config: it holds the private key.
+        // Never print the private key.
         f.debug_struct("ServerTlsSetup")
             .field("server_cert_len", &self.server_cert.len())
+            .field("pinned", &self.pinned.len())
             .finish_non_exhaustive()
     }
 }
@@ -304,43 +310,23 @@ impl ServerTlsSetup {
                 "no certificate found".to_owned(),
             ));
         }
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-
-        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
-            .map_err(ServeError::CertGen)?;
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).map_err(ServeError::CertGen)?;
         let mut params = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
             .map_err(ServeError::CertGen)?;
         let mut dn = rcgen::DistinguishedName::new();
         dn.push(rcgen::DnType::CommonName, "localhost");
         dn.push(rcgen::DnType::OrganizationName, "HashiCorp");
         params.distinguished_name = dn;
-        params.key_usages = vec![
-            rcgen::KeyUsagePurpose::DigitalSignature,
-            rcgen::KeyUsagePurpose::KeyAgreement,
-        ];
+        params.key_usages = vec![rcgen::KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = vec![
             rcgen::ExtendedKeyUsagePurpose::ServerAuth,
             rcgen::ExtendedKeyUsagePurpose::ClientAuth,
         ];
         let cert = params.self_signed(&key).map_err(ServeError::CertGen)?;
-        let server_cert = cert.der().clone();
-        let key_der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
-
-        let verifier = PinnedClientCert {
-            pinned,
-            algorithms: provider.signature_verification_algorithms,
-        };
-        let mut config = ServerConfig::builder_with_provider(Arc::clone(&provider))
-            .with_safe_default_protocol_versions()
-            .map_err(ServeError::Tls)?
-            .with_client_cert_verifier(Arc::new(verifier))
-            .with_single_cert(vec![server_cert.clone()], key_der)
-            .map_err(ServeError::Tls)?;
-        config.alpn_protocols = vec![b"h2".to_vec()];
-
         Ok(ServerTlsSetup {
-            config: Arc::new(config),
-            server_cert,
+            server_cert: cert.der().clone(),
+            key: PrivatePkcs8KeyDer::from(key.serialize_der()),
+            pinned,
         })
     }
 
@@ -349,9 +335,23 @@ impl ServerTlsSetup {
         &self.server_cert
     }
 
-    /// The rustls server configuration.
-    pub fn server_config(&self) -> Arc<ServerConfig> {
-        Arc::clone(&self.config)
+    /// The rustls server configuration: our certificate, the pinned client certificate(s)
+    /// required, ALPN `h2`.
+    pub fn server_config(&self) -> Result<Arc<ServerConfig>, ServeError> {
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let verifier = PinnedClientCert {
+            pinned: self.pinned.clone(),
+            algorithms: provider.signature_verification_algorithms,
+        };
+        let key_der = PrivateKeyDer::Pkcs8(self.key.clone_key());
+        let mut config = ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(ServeError::Tls)?
+            .with_client_cert_verifier(Arc::new(verifier))
+            .with_single_cert(vec![self.server_cert.clone()], key_der)
+            .map_err(ServeError::Tls)?;
+        config.alpn_protocols = vec![b"h2".to_vec()];
+        Ok(Arc::new(config))
     }
 }
 
@@ -568,6 +568,10 @@ where
     P: Provider,
     F: Future<Output = ()>,
 {
+    let acceptor = match tls {
+        Some(tls) => Some(TlsAcceptor::from(tls.server_config()?)),
+        None => None,
+    };
     let stop = Arc::new(watch::channel(false).0);
 
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
@@ -583,7 +587,6 @@ where
     });
 
     let (tx, rx) = mpsc::channel(16);
-    let acceptor = tls.map(|t| TlsAcceptor::from(t.server_config()));
     let accept_task = tokio::spawn(accept_loop(listener, acceptor, tx));
 
     let mut stop_rx = stop.subscribe();
