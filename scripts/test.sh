@@ -18,9 +18,11 @@ cargo fmt --all --check
 step "cargo clippy --all-targets -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-step "build (debug workspace, release provider)"
+step "build (debug workspace, release provider, release artifact)"
 cargo build --workspace --locked
 cargo build --release --locked
+# The binary `cargo xtask package` zips: statically linked on Linux (see xtask/src/package.rs).
+ARTIFACT="$(cargo xtask artifact)"
 
 step "docs are up to date"
 cargo xtask docs --check
@@ -47,14 +49,14 @@ step ".goreleaser.yml against GoReleaser's schema"
 "$PY" scripts/validate-goreleaser.py
 
 step "benchmark: provider start-up and memory"
-# The harness is built like the tests (dev profile); what it measures is the release binary.
-cargo bench --locked --profile dev -p terraform-provider-stack --bench startup
+# The harness is built like the tests (dev profile); what it measures is the release artifact.
+STACK_PROVIDER_BIN="$ARTIFACT" cargo bench --locked --profile dev -p terraform-provider-stack --bench startup
 
 step "benchmark: stack-devstack up to a healthy stack"
 cargo bench --locked --profile dev -p stack-devstack --bench up
 
 step "benchmarks: Nomad deployment wait (blocking queries), 50 parallel intentions"
-STACK_PROVIDER_BIN="$ROOT/target/release/terraform-provider-stack" \
+STACK_PROVIDER_BIN="$ARTIFACT" \
   cargo bench --locked --profile dev -p stack-acceptance-tests --bench job_deploy --bench intentions
 
 step "tests (unit, protocol, acceptance)"

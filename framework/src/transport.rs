@@ -310,7 +310,8 @@ impl ServerTlsSetup {
                 "no certificate found".to_owned(),
             ));
         }
-        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).map_err(ServeError::CertGen)?;
+        let key =
+            rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).map_err(ServeError::CertGen)?;
         let mut params = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
             .map_err(ServeError::CertGen)?;
         let mut dn = rcgen::DistinguishedName::new();

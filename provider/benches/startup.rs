@@ -2,7 +2,10 @@
 //! provider generates its TLS certificate as it does under Terraform), then the resident memory
 //! after a `GetProviderSchema` over the real mTLS connection, then `GRPCController.Shutdown`.
 //!
-//! Run with `cargo bench -p terraform-provider-stack --bench startup` after a release build.
+//! It measures `$STACK_PROVIDER_BIN`: `scripts/test.sh` passes the release artifact
+//! (`cargo xtask artifact`, statically linked on Linux), the binary users install. Without it,
+//! `target/release/terraform-provider-stack` (the dynamic `cargo build --release`).
+//! Run with `cargo bench -p terraform-provider-stack --bench startup`.
 //! Targets: start-up ≤ 3 ms median, RSS ≤ 8 MiB.
 
 use std::io::{BufRead, BufReader};
@@ -101,6 +104,7 @@ fn main() -> Result<(), BoxError> {
         )
         .into());
     }
+    println!("measuring {}", bin.display());
     let client = terraform_like_client_cert()?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

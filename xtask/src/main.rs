@@ -4,6 +4,8 @@
 //!   `examples/`; with `--check`, compare instead and fail when `docs/` is out of date.
 //! * `package [--version X] [--target-dir DIR] [--binary PATH] [--out DIR] [--sign]`: build the
 //!   release binary and write the registry release files (zip, manifest, `SHA256SUMS`, `.sig`).
+//! * `artifact [--no-build] [--target-dir DIR]`: build the release binary that `package` zips
+//!   (statically linked on Linux) and print its path.
 
 mod docs;
 mod package;
@@ -28,6 +30,10 @@ commands:
       --out DIR         output directory (default: dist/)
       --sign            write <name>_SHA256SUMS.sig with
                         gpg --batch --local-user $GPG_FINGERPRINT --detach-sign
+  artifact [options]    build the release binary that package zips (statically
+                        linked on Linux) and print its path
+      --no-build        only print the path
+      --target-dir DIR  cargo target directory (default: $CARGO_TARGET_DIR or target/)
   help                  print this text";
 
 fn main() -> ExitCode {
@@ -35,6 +41,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("docs") => docs::run(&args[1..]),
         Some("package") => package::run(&args[1..]),
+        Some("artifact") => artifact(&args[1..]),
         Some("help" | "-h" | "--help") => {
             println!("{USAGE}");
             Ok(())
@@ -49,6 +56,28 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `cargo xtask artifact`: the release binary's path on stdout (cargo's output goes to stderr).
+fn artifact(args: &[String]) -> Result<()> {
+    let (mut build, mut target_dir) = (true, None::<PathBuf>);
+    let mut i = 0;
+    while i < args.len() {
+        match args[i].as_str() {
+            "--no-build" => build = false,
+            "--target-dir" => target_dir = Some(option_value(args, &mut i, "--target-dir")?.into()),
+            other => return Err(format!("artifact: unknown option {other:?}").into()),
+        }
+        i += 1;
+    }
+    let root = repo_root();
+    let path = if build {
+        package::build(&root, target_dir.as_deref())?
+    } else {
+        package::artifact_path(&root, target_dir.as_deref())
+    };
+    println!("{}", path.display());
+    Ok(())
 }
 
 /// The repository root (the parent of this crate's directory).

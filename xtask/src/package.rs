@@ -155,22 +155,36 @@ pub fn run(args: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// `cargo build --release --locked -p terraform-provider-stack`; returns the binary's path.
-fn build(root: &Path, target_dir: Option<&Path>) -> Result<PathBuf> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.current_dir(root)
-        .args(["build", "--release", "--locked", "-p", PROJECT]);
-    if let Some(dir) = target_dir {
-        cmd.arg("--target-dir").arg(dir);
+/// Extra rustc flags for the release artifact on Linux: the C runtime linked statically,
+/// non-PIE. Terraform starts the provider several times per command; without the dynamic
+/// loader and its libc/libm/libgcc_s mappings start-up takes about 1 ms less (2.5 -> 1.5 ms
+/// on our 2-core CI machines). `cargo build --release` stays a dynamic build: `+crt-static`
+/// without `--target` would also reach proc-macros, which cannot be built that way.
+const STATIC_RUSTFLAGS: &str = "-C target-feature=+crt-static -C relocation-model=static";
+
+/// The target triple the release artifact is built for with [`STATIC_RUSTFLAGS`], on hosts
+/// where we know how (GoReleaser builds the published Linux binaries for musl instead, see
+/// `.goreleaser.yml`).
+fn static_target() -> Option<&'static str> {
+    if cfg!(all(
+        target_os = "linux",
+        target_env = "gnu",
+        target_arch = "x86_64"
+    )) {
+        Some("x86_64-unknown-linux-gnu")
+    } else if cfg!(all(
+        target_os = "linux",
+        target_env = "gnu",
+        target_arch = "aarch64"
+    )) {
+        Some("aarch64-unknown-linux-gnu")
+    } else {
+        None
     }
-    println!("package: running {cmd:?}");
-    let status = cmd
-        .status()
-        .map_err(|e| format!("cannot run cargo build: {e}"))?;
-    if !status.success() {
-        return Err(format!("cargo build failed ({status})").into());
-    }
+}
+
+/// Where [`build`] leaves the release artifact.
+pub fn artifact_path(root: &Path, target_dir: Option<&Path>) -> PathBuf {
     let dir = match target_dir {
         Some(d) => d.to_path_buf(),
         None => std::env::var_os("CARGO_TARGET_DIR")
@@ -182,9 +196,71 @@ fn build(root: &Path, target_dir: Option<&Path>) -> Result<PathBuf> {
     } else {
         dir
     };
-    Ok(dir
-        .join("release")
-        .join(format!("{PROJECT}{}", std::env::consts::EXE_SUFFIX)))
+    let dir = match static_target() {
+        Some(triple) => dir.join(triple),
+        None => dir,
+    };
+    dir.join("release")
+        .join(format!("{PROJECT}{}", std::env::consts::EXE_SUFFIX))
+}
+
+/// Builds the release artifact (`cargo build --release --locked -p terraform-provider-stack`,
+/// statically linked on Linux) and returns its path.
+pub fn build(root: &Path, target_dir: Option<&Path>) -> Result<PathBuf> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(root)
+        .args(["build", "--release", "--locked", "-p", PROJECT]);
+    if let Some(dir) = target_dir {
+        cmd.arg("--target-dir").arg(dir);
+    }
+    if let Some(triple) = static_target() {
+        // With an explicit --target, RUSTFLAGS reach only the target's crates, not build
+        // scripts and proc-macros. Encoded flags would take precedence over RUSTFLAGS.
+        let mut flags = std::env::var("RUSTFLAGS").unwrap_or_default();
+        if !flags.is_empty() {
+            flags.push(' ');
+        }
+        flags.push_str(STATIC_RUSTFLAGS);
+        cmd.args(["--target", triple])
+            .env("RUSTFLAGS", flags)
+            .env_remove("CARGO_ENCODED_RUSTFLAGS");
+    }
+    eprintln!("package: running {cmd:?}");
+    let status = cmd
+        .status()
+        .map_err(|e| format!("cannot run cargo build: {e}"))?;
+    if !status.success() {
+        return Err(format!("cargo build failed ({status})").into());
+    }
+    let binary = artifact_path(root, target_dir);
+    if static_target().is_some() {
+        let bytes = fs::read(&binary).map_err(|e| format!("{}: {e}", binary.display()))?;
+        if elf_is_static(&bytes) != Some(true) {
+            return Err(format!("{} is not a static executable", binary.display()).into());
+        }
+    }
+    Ok(binary)
+}
+
+/// Whether a 64-bit little-endian ELF file has no program interpreter (`PT_INTERP`), that is,
+/// runs without the dynamic loader. `None` when it is not such an ELF file.
+fn elf_is_static(bytes: &[u8]) -> Option<bool> {
+    const PT_INTERP: u32 = 3;
+    if bytes.get(..6)? != b"\x7fELF\x02\x01" {
+        return None;
+    }
+    let u16_at = |at: usize| Some(u16::from_le_bytes(bytes.get(at..at + 2)?.try_into().ok()?));
+    let u32_at = |at: usize| Some(u32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?));
+    let phoff =
+        usize::try_from(u64::from_le_bytes(bytes.get(0x20..0x28)?.try_into().ok()?)).ok()?;
+    let (entry_size, count) = (usize::from(u16_at(0x36)?), usize::from(u16_at(0x38)?));
+    for i in 0..count {
+        if u32_at(phoff.checked_add(i.checked_mul(entry_size)?)?)? == PT_INTERP {
+            return Some(false);
+        }
+    }
+    Some(true)
 }
 
 /// This machine's platform in Go's names, as the registry and GoReleaser spell them.
@@ -260,6 +336,18 @@ mod tests {
         let file = archive.by_index(0).expect("entry");
         assert_eq!(file.name(), "terraform-provider-stack_v1.2.3");
         assert_eq!(file.unix_mode().map(|m| m & 0o777), Some(0o755));
+    }
+
+    #[test]
+    fn elf_interpreter_is_detected() {
+        // This test binary is a normal dynamic executable on Linux.
+        let me = std::env::current_exe().expect("current exe");
+        let bytes = fs::read(me).expect("read self");
+        if cfg!(target_os = "linux") {
+            assert_eq!(elf_is_static(&bytes), Some(false));
+        }
+        assert_eq!(elf_is_static(b"#!/bin/sh\n"), None);
+        assert_eq!(elf_is_static(b"\x7fELF\x02\x01"), None);
     }
 
     #[test]

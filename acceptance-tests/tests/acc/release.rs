@@ -8,11 +8,22 @@ use stack_acceptance_tests::{random_name, tools, Bao, PlanOutcome, TfWorkdir};
 
 use crate::common::PROVIDER;
 
+/// The binary `cargo xtask package` zips (`cargo xtask artifact` builds it; test.sh does).
 fn release_binary() -> PathBuf {
-    let p = tools::repo_root().join("target/release/terraform-provider-stack");
+    let out = Command::new(xtask())
+        .args(["artifact", "--no-build"])
+        .current_dir(tools::repo_root())
+        .output()
+        .expect("run xtask artifact");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let p = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
     assert!(
         p.exists(),
-        "{} is missing: run `cargo build --release --locked` first",
+        "{} is missing: run `cargo xtask artifact` first",
         p.display()
     );
     p
@@ -26,6 +37,23 @@ fn xtask() -> PathBuf {
         p.display()
     );
     p
+}
+
+/// On Linux the artifact runs without the dynamic loader (start-up; see xtask/src/package.rs).
+#[cfg(target_os = "linux")]
+#[test]
+fn release_artifact_is_static() {
+    let out = Command::new("readelf")
+        .args(["--program-headers", "--wide"])
+        .arg(release_binary())
+        .output()
+        .expect("run readelf");
+    let headers = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && headers.contains("LOAD"),
+        "{headers}"
+    );
+    assert!(!headers.contains("INTERP"), "{headers}");
 }
 
 #[test]
