@@ -8,32 +8,33 @@ use stack_acceptance_tests::{random_name, tools, Bao, PlanOutcome, TfWorkdir};
 
 use crate::common::PROVIDER;
 
-/// The binary `cargo xtask package` zips (`cargo xtask artifact` builds it; test.sh does).
-fn release_binary() -> PathBuf {
-    let out = Command::new(xtask())
-        .args(["artifact", "--no-build"])
+/// Runs `xtask` with `args` in the repository and returns its stdout; fails the test on error.
+fn xtask(args: &[&std::ffi::OsStr]) -> String {
+    let bin = tools::provider_dir().join("xtask");
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo build --workspace` first",
+        bin.display()
+    );
+    let out = Command::new(&bin)
+        .args(args)
         .current_dir(tools::repo_root())
         .output()
-        .expect("run xtask artifact");
+        .expect("run xtask");
     assert!(
         out.status.success(),
-        "{}",
+        "xtask {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let p = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The binary `cargo xtask package` zips (`cargo xtask artifact` builds it; test.sh does).
+fn release_binary() -> PathBuf {
+    let p = PathBuf::from(xtask(&["artifact".as_ref(), "--no-build".as_ref()]).trim());
     assert!(
         p.exists(),
         "{} is missing: run `cargo xtask artifact` first",
-        p.display()
-    );
-    p
-}
-
-fn xtask() -> PathBuf {
-    let p = tools::provider_dir().join("xtask");
-    assert!(
-        p.exists(),
-        "{} is missing: run `cargo build --workspace` first",
         p.display()
     );
     p
@@ -61,19 +62,16 @@ fn release_zip_installs_from_filesystem_mirror() {
     let bao = Bao::shared();
     let tmp = tempfile::tempdir().expect("tempdir");
     let dist = tmp.path().join("dist");
-    let out = Command::new(xtask())
-        .args(["package", "--version", "0.1.0", "--binary"])
-        .arg(release_binary())
-        .arg("--out")
-        .arg(&dist)
-        .current_dir(tools::repo_root())
-        .output()
-        .expect("run xtask package");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let binary = release_binary();
+    xtask(&[
+        "package".as_ref(),
+        "--version".as_ref(),
+        "0.1.0".as_ref(),
+        "--binary".as_ref(),
+        binary.as_os_str(),
+        "--out".as_ref(),
+        dist.as_os_str(),
+    ]);
 
     let zip = "terraform-provider-stack_0.1.0_linux_amd64.zip";
     let sums = std::fs::read_to_string(dist.join("terraform-provider-stack_0.1.0_SHA256SUMS"))
