@@ -657,13 +657,30 @@ async fn start_real_consul(bin: &Path, acl: AclMode) -> Result<ConsulRunning, St
         .spawn()
         .map_err(|e| format!("starting {}: {e}", bin.display()))?;
     let addr: SocketAddr = SocketAddr::from(([127, 0, 0, 1], http));
+    wait_for_leader(&mut child, "consul", &dir.path().join("consul.log"), addr).await?;
+    Ok(ConsulRunning::Real {
+        child,
+        _dir: dir,
+        addr,
+    })
+}
+
+/// Waits until a real `consul`/`nomad` agent (both answer `/v1/status/leader` with the quoted
+/// leader address, `""` before an election) has a leader; kills it after 30 s, and reports its
+/// log when it exits during start-up.
+async fn wait_for_leader(
+    child: &mut Child,
+    name: &str,
+    log_path: &Path,
+    addr: SocketAddr,
+) -> Result<(), String> {
     let client = http_client()?;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if let Ok(Some(status)) = child.try_wait() {
-            let log = std::fs::read_to_string(dir.path().join("consul.log")).unwrap_or_default();
+            let log = std::fs::read_to_string(log_path).unwrap_or_default();
             return Err(format!(
-                "consul exited with {status} during start-up:\n{log}"
+                "{name} exited with {status} during start-up:\n{log}"
             ));
         }
         if let Ok(r) = client
@@ -673,21 +690,16 @@ async fn start_real_consul(bin: &Path, acl: AclMode) -> Result<ConsulRunning, St
         {
             if let Ok(text) = r.text().await {
                 if text.trim() != "\"\"" && text.starts_with('"') {
-                    break;
+                    return Ok(());
                 }
             }
         }
         if Instant::now() > deadline {
             let _ = child.kill().await;
-            return Err("consul did not elect a leader within 30s".to_string());
+            return Err(format!("{name} did not elect a leader within 30s"));
         }
         tokio::time::sleep(HEALTH_POLL).await;
     }
-    Ok(ConsulRunning::Real {
-        child,
-        _dir: dir,
-        addr,
-    })
 }
 
 /// What Nomad is connected to.
@@ -808,32 +820,7 @@ async fn start_real_nomad(bin: &Path, wiring: &NomadWiring) -> Result<NomadRunni
         .spawn()
         .map_err(|e| format!("starting {}: {e}", bin.display()))?;
     let addr: SocketAddr = SocketAddr::from(([127, 0, 0, 1], http));
-    let client = http_client()?;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            let log = std::fs::read_to_string(dir.path().join("nomad.log")).unwrap_or_default();
-            return Err(format!(
-                "nomad exited with {status} during start-up:\n{log}"
-            ));
-        }
-        if let Ok(r) = client
-            .get(format!("http://{addr}/v1/status/leader"))
-            .send()
-            .await
-        {
-            if let Ok(text) = r.text().await {
-                if text.trim() != "\"\"" && text.starts_with('"') {
-                    break;
-                }
-            }
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill().await;
-            return Err("nomad did not elect a leader within 30s".to_string());
-        }
-        tokio::time::sleep(HEALTH_POLL).await;
-    }
+    wait_for_leader(&mut child, "nomad", &dir.path().join("nomad.log"), addr).await?;
     Ok(NomadRunning::Real {
         child,
         _dir: dir,
