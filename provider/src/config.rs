@@ -193,6 +193,9 @@ pub struct ProviderData {
     vault_client: OnceLock<VaultClient>,
     consul_client: Cached<ConsulClient>,
     nomad_client: Cached<NomadClient>,
+    /// `token_vault_path` -> its KV v2 mount, found once: the mount does not move during a run,
+    /// the token in it may (so that is read on every call).
+    token_mounts: Mutex<Vec<(String, String)>>,
 }
 
 impl ProviderData {
@@ -278,6 +281,7 @@ impl ProviderData {
             vault_client: OnceLock::new(),
             consul_client: Mutex::new(None),
             nomad_client: Mutex::new(None),
+            token_mounts: Mutex::new(Vec::new()),
         })
     }
 
@@ -417,20 +421,38 @@ impl ProviderData {
             .into()
         };
         let vault = self.vault()?;
-        let mount = vault
-            .kv2_find_mount(&path)
-            .await
-            .map_err(|err| at(format!("`{}.token_vault_path` = {path:?}: {}", e.block, err.report())))?
-            .filter(|m| m.is_kv_v2())
-            .ok_or_else(|| at(format!("`{}.token_vault_path` = {path:?} is not under a KV version 2 mount. Name it the way `vault kv get` does: `<mount>/<path>`, e.g. `secret/bootstrap/{}`.", e.block, e.block)))?;
+        let known = self
+            .token_mounts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .find(|(p, _)| *p == path)
+            .map(|(_, mount)| mount.clone());
+        let mount = match known {
+            Some(mount) => mount,
+            None => {
+                let mount = vault
+                    .kv2_find_mount(&path)
+                    .await
+                    .map_err(|err| at(format!("`{}.token_vault_path` = {path:?}: {}", e.block, err.report())))?
+                    .filter(|m| m.is_kv_v2())
+                    .ok_or_else(|| at(format!("`{}.token_vault_path` = {path:?} is not under a KV version 2 mount. Name it the way `vault kv get` does: `<mount>/<path>`, e.g. `secret/bootstrap/{}`.", e.block, e.block)))?
+                    .path;
+                self.token_mounts
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push((path.clone(), mount.clone()));
+                mount
+            }
+        };
         let rel = path
             .trim_matches('/')
-            .strip_prefix(mount.path.as_str())
+            .strip_prefix(mount.as_str())
             .unwrap_or("")
             .trim_matches('/')
             .to_string();
         let secret = vault
-            .kv2_read(&mount.path, &rel, None)
+            .kv2_read(&mount, &rel, None)
             .await
             .map_err(|err| at(format!("`{}.token_vault_path` = {path:?}: {}", e.block, err.report())))?
             .ok_or_else(|| at(format!("The secret {path:?} does not exist (yet). If a resource of this configuration writes it (stack_{}_acl_bootstrap), make the resources that use the token depend on that resource with `depends_on`.", e.block)))?;
