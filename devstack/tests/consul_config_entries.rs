@@ -2,20 +2,13 @@
 //! client drives them (tests/py/consul_config_entries.py), and direct HTTP checks pin
 //! Consul's status codes, texts, CAS and index semantics, ACLs and intention precedence.
 
-use std::path::PathBuf;
+mod common;
+
 use std::time::{Duration, Instant};
 
+use common::{client, consul_call, consul_sim as sim, json, run_python};
 use serde_json::{json, Value};
-use stack_devstack::consul::{ConsulSim, ConsulSimHandle, SimOptions};
-
-async fn sim(acl: bool) -> ConsulSimHandle {
-    ConsulSim::start(SimOptions {
-        acl_enabled: acl,
-        ..SimOptions::default()
-    })
-    .await
-    .expect("start the Consul simulator")
-}
+use stack_devstack::consul::ConsulSimHandle;
 
 struct Api {
     c: reqwest::Client,
@@ -28,11 +21,7 @@ type Out = (u16, String, reqwest::header::HeaderMap);
 impl Api {
     fn new(h: &ConsulSimHandle) -> Api {
         Api {
-            c: reqwest::Client::builder()
-                .no_proxy()
-                .timeout(Duration::from_secs(20))
-                .build()
-                .expect("http client"),
+            c: client(),
             base: h.url(),
         }
     }
@@ -44,17 +33,7 @@ impl Api {
         token: Option<&str>,
         body: Option<String>,
     ) -> Out {
-        let mut rb = self.c.request(method, format!("{}{path}", self.base));
-        if let Some(t) = token {
-            rb = rb.header("X-Consul-Token", t);
-        }
-        if let Some(b) = body {
-            rb = rb.body(b);
-        }
-        let r = rb.send().await.expect("request");
-        let status = r.status().as_u16();
-        let headers = r.headers().clone();
-        (status, r.text().await.expect("body"), headers)
+        consul_call(&self.c, method, format!("{}{path}", self.base), token, body).await
     }
 
     async fn get(&self, path: &str, token: Option<&str>) -> Out {
@@ -76,10 +55,6 @@ impl Api {
     }
 }
 
-fn json(s: &str) -> Value {
-    serde_json::from_str(s).unwrap_or_else(|e| panic!("{e}: {s}"))
-}
-
 fn index(h: &reqwest::header::HeaderMap) -> u64 {
     h["X-Consul-Index"]
         .to_str()
@@ -90,35 +65,16 @@ fn index(h: &reqwest::header::HeaderMap) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn py_consul_config_entries_conformance() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let python = root.join("../.tools/venv/bin/python");
-    assert!(
-        python.is_file(),
-        "{} is missing: run scripts/setup-tools.sh (it installs py-consul into .tools/venv)",
-        python.display()
-    );
-    let script = root.join("tests/py/consul_config_entries.py");
     let h = sim(false).await;
-    let out = tokio::time::timeout(
-        Duration::from_secs(30),
-        tokio::process::Command::new(&python)
-            .arg(&script)
-            .arg(h.addr().to_string())
-            .env("NO_PROXY", "127.0.0.1")
-            .env_remove("CONSUL_HTTP_TOKEN")
-            .env_remove("CONSUL_HTTP_ADDR")
-            .output(),
+    run_python(
+        "py-consul",
+        "consul_config_entries.py",
+        h.addr().to_string(),
+        30,
+        &["CONSUL_HTTP_TOKEN", "CONSUL_HTTP_ADDR"],
+        "config entry conformance",
     )
-    .await
-    .expect("py-consul script timed out")
-    .expect("run python");
-    assert!(
-        out.status.success(),
-        "py-consul config entry conformance failed ({}):\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    .await;
 }
 
 #[tokio::test]

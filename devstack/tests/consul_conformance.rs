@@ -1,30 +1,11 @@
 //! Conformance tests of the Consul simulator: the third-party `py-consul` client drives it
 //! (tests/py/consul_conformance.py), and direct HTTP checks pin the wire contract.
 
-use std::path::PathBuf;
+mod common;
+
 use std::time::{Duration, Instant};
 
-use stack_devstack::consul::{ConsulSim, ConsulSimHandle, SimOptions};
-
-async fn sim() -> ConsulSimHandle {
-    ConsulSim::start(SimOptions::default())
-        .await
-        .expect("start the Consul simulator")
-}
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(15))
-        .build()
-        .expect("http client")
-}
-
-fn header(r: &reqwest::Response, name: &str) -> Option<String> {
-    r.headers()
-        .get(name)
-        .map(|v| v.to_str().expect("ascii header").to_string())
-}
+use common::{client, consul_sim as sim, header, run_python};
 
 async fn put(c: &reqwest::Client, url: String, body: &str) -> (u16, String) {
     let r = c.put(url).body(body.to_string()).send().await.expect("PUT");
@@ -47,38 +28,21 @@ async fn modify_index(c: &reqwest::Client, base: &str, key: &str) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn py_consul_client_conformance() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let python = root.join("../.tools/venv/bin/python");
-    assert!(
-        python.is_file(),
-        "{} is missing: run scripts/setup-tools.sh (it installs py-consul into .tools/venv)",
-        python.display()
-    );
-    let script = root.join("tests/py/consul_conformance.py");
-    let h = sim().await;
-    let out = tokio::time::timeout(
-        Duration::from_secs(20),
-        tokio::process::Command::new(&python)
-            .arg(&script)
-            .arg(h.addr().to_string())
-            .env("NO_PROXY", "127.0.0.1")
-            .output(),
+    let h = sim(false).await;
+    run_python(
+        "py-consul",
+        "consul_conformance.py",
+        h.addr().to_string(),
+        20,
+        &[],
+        "conformance",
     )
-    .await
-    .expect("py-consul script timed out")
-    .expect("run python");
-    assert!(
-        out.status.success(),
-        "py-consul conformance failed ({}):\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    .await;
 }
 
 #[tokio::test]
 async fn kv_cas_semantics() {
-    let h = sim().await;
+    let h = sim(false).await;
     let c = client();
     let base = h.url();
     assert_eq!(
@@ -162,7 +126,7 @@ async fn kv_cas_semantics() {
 
 #[tokio::test]
 async fn missing_key_is_404_with_index_header() {
-    let h = sim().await;
+    let h = sim(false).await;
     let c = client();
     let base = h.url();
     put(&c, format!("{base}/v1/kv/present"), "v").await;
@@ -206,7 +170,7 @@ async fn missing_key_is_404_with_index_header() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn blocking_queries_wake_on_write_and_time_out() {
-    let h = sim().await;
+    let h = sim(false).await;
     let c = client();
     let base = h.url();
     put(&c, format!("{base}/v1/kv/watched"), "1").await;
@@ -274,7 +238,7 @@ async fn blocking_queries_wake_on_write_and_time_out() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fault_injection() {
-    let h = sim().await;
+    let h = sim(false).await;
     let c = client();
     let base = h.url();
     let fault = |body: &'static str| {
@@ -331,7 +295,7 @@ async fn fault_injection() {
 
 #[tokio::test]
 async fn errors_are_plain_text_with_consul_codes() {
-    let h = sim().await;
+    let h = sim(false).await;
     let c = client();
     let base = h.url();
     let r = get(&c, format!("{base}/v1/no/such/endpoint")).await;
@@ -407,7 +371,7 @@ async fn errors_are_plain_text_with_consul_codes() {
 
 #[tokio::test]
 async fn pretty_and_foreign_datacenter() {
-    let h = sim().await;
+    let h = sim(false).await;
     let c = client();
     let base = h.url();
     let r = get(&c, format!("{base}/v1/status/peers?pretty")).await;

@@ -3,53 +3,14 @@
 //! leaf certificates checked with `openssl verify`, and ACL enforcement. The third-party
 //! `py-consul` client drives the same endpoints (tests/py/consul_connect_ca.py).
 
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
+mod common;
+
+use std::path::Path;
 use std::time::Duration;
 
+use common::{client, consul_call as call, consul_sim as sim, json, run_python, start_bao};
 use serde_json::{json, Value};
-use stack_devstack::consul::{ConsulSim, ConsulSimHandle, SimOptions};
-
-async fn sim(acl: bool) -> ConsulSimHandle {
-    ConsulSim::start(SimOptions {
-        acl_enabled: acl,
-        ..SimOptions::default()
-    })
-    .await
-    .expect("start the Consul simulator")
-}
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(60))
-        .build()
-        .expect("http client")
-}
-
-async fn call(
-    c: &reqwest::Client,
-    method: reqwest::Method,
-    url: String,
-    token: Option<&str>,
-    body: Option<Value>,
-) -> (u16, String, reqwest::header::HeaderMap) {
-    let mut rb = c.request(method, url);
-    if let Some(t) = token {
-        rb = rb.header("X-Consul-Token", t);
-    }
-    if let Some(b) = body {
-        rb = rb.body(b.to_string());
-    }
-    let r = rb.send().await.expect("request");
-    let status = r.status().as_u16();
-    let headers = r.headers().clone();
-    (status, r.text().await.expect("body"), headers)
-}
-
-fn json(s: &str) -> Value {
-    serde_json::from_str(s).unwrap_or_else(|e| panic!("{e}: {s}"))
-}
+use stack_devstack::consul::ConsulSimHandle;
 
 async fn get_json(c: &reqwest::Client, url: String, token: Option<&str>) -> Value {
     let (st, body, _) = call(c, reqwest::Method::GET, url.clone(), token, None).await;
@@ -68,7 +29,7 @@ async fn put_config(
         reqwest::Method::PUT,
         format!("{}/v1/connect/ca/configuration", h.url()),
         token,
-        Some(body),
+        Some(body.to_string()),
     )
     .await;
     (st, b)
@@ -507,7 +468,7 @@ async fn acl_enforcement() {
         reqwest::Method::PUT,
         format!("{base}/v1/acl/policy"),
         Some(&mgmt),
-        Some(json!({"Name": "ro", "Rules": "operator = \"read\"\nservice \"web\" { policy = \"write\" }"})),
+        Some(json!({"Name": "ro", "Rules": "operator = \"read\"\nservice \"web\" { policy = \"write\" }"}).to_string()),
     )
     .await;
     assert_eq!(st, 200, "{body}");
@@ -516,7 +477,7 @@ async fn acl_enforcement() {
         reqwest::Method::PUT,
         format!("{base}/v1/acl/token"),
         Some(&mgmt),
-        Some(json!({"Policies": [{"Name": "ro"}]})),
+        Some(json!({"Policies": [{"Name": "ro"}]}).to_string()),
     )
     .await;
     assert_eq!(st, 200, "{body}");
@@ -573,102 +534,9 @@ async fn acl_enforcement() {
 
 // ------------------------------------------------------------------ OpenBao
 
-struct Bao {
-    child: tokio::process::Child,
-    addr: String,
-    token: String,
-    _dir: tempfile::TempDir,
-}
-
-fn find_bao() -> PathBuf {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.tools/bin/bao");
-    assert!(
-        p.is_file(),
-        "{} is missing: run scripts/setup-tools.sh",
-        p.display()
-    );
-    p
-}
-
-fn free_port() -> u16 {
-    loop {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let port = l.local_addr().expect("addr").port();
-        drop(l);
-        // Dev mode also opens the cluster listener on port + 1.
-        if std::net::TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
-            return port;
-        }
-    }
-}
-
-async fn start_bao() -> Bao {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let port = free_port();
-    let token = "root-ca-test".to_string();
-    let log = std::fs::File::create(dir.path().join("bao.log")).expect("log");
-    let child = tokio::process::Command::new(find_bao())
-        .arg("server")
-        .arg("-dev")
-        .arg(format!("-dev-root-token-id={token}"))
-        .arg(format!("-dev-listen-address=127.0.0.1:{port}"))
-        .env("HOME", dir.path())
-        .env_remove("VAULT_TOKEN")
-        .env_remove("BAO_TOKEN")
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().expect("log"))
-        .stderr(log)
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start bao");
-    let addr = format!("http://127.0.0.1:{port}");
-    let c = client();
-    for _ in 0..300 {
-        if let Ok(r) = c.get(format!("{addr}/v1/sys/health")).send().await {
-            if r.status().as_u16() == 200 {
-                return Bao {
-                    child,
-                    addr,
-                    token,
-                    _dir: dir,
-                };
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!(
-        "bao did not start: {}",
-        std::fs::read_to_string(dir.path().join("bao.log")).unwrap_or_default()
-    );
-}
-
-impl Bao {
-    async fn req(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        token: &str,
-        body: Option<Value>,
-    ) -> (u16, String) {
-        let mut rb = client()
-            .request(method, format!("{}/v1/{path}", self.addr))
-            .header("X-Vault-Token", token);
-        if let Some(b) = body {
-            rb = rb.json(&b);
-        }
-        let r = rb.send().await.expect("vault request");
-        let st = r.status().as_u16();
-        (st, r.text().await.expect("body"))
-    }
-
-    async fn stop(mut self) {
-        let _ = self.child.kill().await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn vault_provider_against_openbao() {
-    let bao = start_bao().await;
+    let bao = start_bao("root-ca-test").await;
     let h = sim(false).await;
     let c = client();
     let dir = tempfile::tempdir().expect("tempdir");
@@ -883,34 +751,16 @@ async fn vault_provider_against_openbao() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn py_consul_connect_ca() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let python = root.join("../.tools/venv/bin/python");
-    assert!(
-        python.is_file(),
-        "{} is missing: run scripts/setup-tools.sh",
-        python.display()
-    );
-    let script = root.join("tests/py/consul_connect_ca.py");
     let h = sim(false).await;
-    let out = tokio::time::timeout(
-        Duration::from_secs(30),
-        tokio::process::Command::new(&python)
-            .arg(&script)
-            .arg(h.addr().to_string())
-            .env("NO_PROXY", "127.0.0.1")
-            .env_remove("CONSUL_HTTP_TOKEN")
-            .output(),
+    run_python(
+        "py-consul",
+        "consul_connect_ca.py",
+        h.addr().to_string(),
+        30,
+        &["CONSUL_HTTP_TOKEN"],
+        "Connect CA conformance",
     )
-    .await
-    .expect("py-consul script timed out")
-    .expect("run python");
-    assert!(
-        out.status.success(),
-        "py-consul Connect CA conformance failed ({}):\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    .await;
 }
 
 /// Runs openssl with arguments, panicking with its stderr on failure.

@@ -2,67 +2,17 @@
 //! fault injection. `python-nomad` drives the ACL API (tests/py/nomad_acl.py); direct HTTP
 //! checks pin Nomad's texts and codes.
 
-use std::path::PathBuf;
+mod common;
+
 use std::time::{Duration, Instant};
 
+use common::{client, nomad_call as call, nomad_sim as sim, run_python, NOMAD_ENV};
 use serde_json::{json, Value};
 use stack_devstack::faults::Fault;
-use stack_devstack::nomad::{NomadSim, NomadSimHandle, NomadSimOptions};
 
-async fn sim(acl: bool) -> NomadSimHandle {
-    NomadSim::start(NomadSimOptions {
-        acl_enabled: acl,
-        ..NomadSimOptions::default()
-    })
-    .await
-    .expect("start the Nomad simulator")
-}
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(15))
-        .build()
-        .expect("http client")
-}
-
-/// Sends `method url` with an optional `X-Nomad-Token` and JSON body; returns
-/// (status, X-Nomad-Index, body).
-async fn call(
-    c: &reqwest::Client,
-    method: reqwest::Method,
-    url: String,
-    token: Option<&str>,
-    body: Option<Value>,
-) -> (u16, Option<String>, String) {
-    let mut rb = c.request(method, url);
-    if let Some(t) = token {
-        rb = rb.header("X-Nomad-Token", t);
-    }
-    if let Some(b) = body {
-        rb = rb.json(&b);
-    }
-    let r = rb.send().await.expect("request");
-    let s = r.status().as_u16();
-    let idx = r
-        .headers()
-        .get("X-Nomad-Index")
-        .map(|v| v.to_str().expect("ascii").to_string());
-    (s, idx, r.text().await.expect("body"))
-}
-
+/// A register request (`{"Job": ...}`) for a one-task docker job.
 fn job(id: &str) -> Value {
-    json!({"Job": {
-        "ID": id,
-        "Name": id,
-        "Type": "service",
-        "Datacenters": ["dc1"],
-        "TaskGroups": [{
-            "Name": "g",
-            "Count": 1,
-            "Tasks": [{"Name": "t", "Driver": "docker", "Config": {"image": "redis:7"}}]
-        }]
-    }})
+    json!({"Job": common::docker_job(id, "redis:7")})
 }
 
 use reqwest::Method as M;
@@ -99,36 +49,16 @@ async fn client_token(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_nomad_acl_api() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let python = root.join("../.tools/venv/bin/python");
-    assert!(
-        python.is_file(),
-        "{} is missing: run scripts/setup-tools.sh (it installs python-nomad into .tools/venv)",
-        python.display()
-    );
     let h = sim(true).await;
-    let out = tokio::time::timeout(
-        Duration::from_secs(30),
-        tokio::process::Command::new(&python)
-            .arg(root.join("tests/py/nomad_acl.py"))
-            .arg(h.addr().to_string())
-            .env("NO_PROXY", "127.0.0.1")
-            .env_remove("NOMAD_ADDR")
-            .env_remove("NOMAD_TOKEN")
-            .env_remove("NOMAD_NAMESPACE")
-            .env_remove("NOMAD_REGION")
-            .output(),
+    run_python(
+        "python-nomad",
+        "nomad_acl.py",
+        h.addr().to_string(),
+        30,
+        NOMAD_ENV,
+        "ACL script",
     )
-    .await
-    .expect("python-nomad script timed out")
-    .expect("run python");
-    assert!(
-        out.status.success(),
-        "python-nomad ACL script failed ({}):\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    .await;
 }
 
 #[tokio::test]

@@ -1,91 +1,32 @@
 //! Conformance tests of the Nomad simulator: the third-party `python-nomad` client drives it
 //! (tests/py/nomad_conformance.py), and direct HTTP checks pin the wire contract.
 
-use std::path::PathBuf;
+mod common;
+
 use std::time::{Duration, Instant};
 
+use common::{
+    client, docker_job as job, header, nomad_send as send, nomad_sim as sim, run_python, NOMAD_ENV,
+};
 use serde_json::{json, Value};
-use stack_devstack::nomad::{NomadSim, NomadSimHandle, NomadSimOptions};
-
-async fn sim() -> NomadSimHandle {
-    NomadSim::start(NomadSimOptions::default())
-        .await
-        .expect("start the Nomad simulator")
-}
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(15))
-        .build()
-        .expect("http client")
-}
-
-fn header(r: &reqwest::Response, name: &str) -> Option<String> {
-    r.headers()
-        .get(name)
-        .map(|v| v.to_str().expect("ascii header").to_string())
-}
-
-async fn send(rb: reqwest::RequestBuilder) -> (u16, Option<String>, String) {
-    let r = rb.send().await.expect("request");
-    let s = r.status().as_u16();
-    let idx = header(&r, "X-Nomad-Index");
-    (s, idx, r.text().await.expect("body"))
-}
-
-fn job(id: &str, image: &str) -> Value {
-    json!({
-        "ID": id,
-        "Name": id,
-        "Type": "service",
-        "Datacenters": ["dc1"],
-        "TaskGroups": [{
-            "Name": "g",
-            "Count": 1,
-            "Tasks": [{"Name": "t", "Driver": "docker", "Config": {"image": image}}]
-        }]
-    })
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_nomad_client_conformance() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let python = root.join("../.tools/venv/bin/python");
-    assert!(
-        python.is_file(),
-        "{} is missing: run scripts/setup-tools.sh (it installs python-nomad into .tools/venv)",
-        python.display()
-    );
-    let script = root.join("tests/py/nomad_conformance.py");
-    let h = sim().await;
-    let out = tokio::time::timeout(
-        Duration::from_secs(20),
-        tokio::process::Command::new(&python)
-            .arg(&script)
-            .arg(h.addr().to_string())
-            .env("NO_PROXY", "127.0.0.1")
-            .env_remove("NOMAD_ADDR")
-            .env_remove("NOMAD_TOKEN")
-            .env_remove("NOMAD_NAMESPACE")
-            .env_remove("NOMAD_REGION")
-            .output(),
+    let h = sim(false).await;
+    run_python(
+        "python-nomad",
+        "nomad_conformance.py",
+        h.addr().to_string(),
+        20,
+        NOMAD_ENV,
+        "conformance",
     )
-    .await
-    .expect("python-nomad script timed out")
-    .expect("run python");
-    assert!(
-        out.status.success(),
-        "python-nomad conformance failed ({}):\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    .await;
 }
 
 #[tokio::test]
 async fn enforce_index_semantics() {
-    let h = sim().await;
+    let h = sim(false).await;
     let c = client();
     let url = format!("{}/v1/jobs", h.url());
 
@@ -158,7 +99,7 @@ async fn enforce_index_semantics() {
 
 #[tokio::test]
 async fn blocking_queries_wake_on_write_and_time_out() {
-    let h = sim().await;
+    let h = sim(false).await;
     let c = client();
     let base = h.url();
     let (s, _, _) = send(
@@ -262,7 +203,7 @@ async fn blocking_queries_wake_on_write_and_time_out() {
 
 #[tokio::test]
 async fn errors_are_plain_text_with_nomad_codes() {
-    let h = sim().await;
+    let h = sim(false).await;
     let c = client();
     let base = h.url();
 
@@ -480,7 +421,7 @@ async fn stack_up_with_nomad_sim_exports_nomad_addr() {
 
 #[tokio::test]
 async fn namespace_validation_and_wildcard_lists() {
-    let h = sim().await;
+    let h = sim(false).await;
     let c = client();
     let base = h.url();
     let (s, _, body) = send(

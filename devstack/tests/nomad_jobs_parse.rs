@@ -2,27 +2,13 @@
 //! `api.Job` JSON, which registers as is; errors are Nomad's hcl diagnostics. The
 //! third-party `python-nomad` client drives it too (tests/py/nomad_jobs_parse.py).
 
-use std::path::PathBuf;
-use std::time::Duration;
+mod common;
 
+use common::{client, nomad_sim as sim, run_python, NOMAD_ENV};
 use serde_json::{json, Value};
-use stack_devstack::nomad::{NomadSim, NomadSimHandle, NomadSimOptions};
+use stack_devstack::nomad::NomadSimHandle;
 
 const SEC: i64 = 1_000_000_000;
-
-async fn sim() -> NomadSimHandle {
-    NomadSim::start(NomadSimOptions::default())
-        .await
-        .expect("start the Nomad simulator")
-}
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(15))
-        .build()
-        .expect("http client")
-}
 
 /// POSTs to `/v1/jobs/parse`; returns the status and the body.
 async fn parse(h: &NomadSimHandle, req: Value) -> (u16, String) {
@@ -154,7 +140,7 @@ job "web" {
 
 #[tokio::test]
 async fn full_service_job_round_trips() {
-    let h = sim().await;
+    let h = sim(false).await;
     let job = parse_ok(&h, json!({"JobHCL": FULL, "Canonicalize": false})).await;
 
     assert_eq!(job["ID"], "web");
@@ -254,7 +240,7 @@ async fn full_service_job_round_trips() {
 
 #[tokio::test]
 async fn canonicalize_applies_api_defaults() {
-    let h = sim().await;
+    let h = sim(false).await;
     let src = r#"
 job "batchy" {
   type = "batch"
@@ -380,7 +366,7 @@ job "v" {
 
 #[tokio::test]
 async fn variables_defaults_overrides_and_errors() {
-    let h = sim().await;
+    let h = sim(false).await;
 
     // Defaults.
     let job = parse_ok(&h, json!({"JobHCL": WITH_VARS})).await;
@@ -446,7 +432,7 @@ async fn variables_defaults_overrides_and_errors() {
 
 #[tokio::test]
 async fn unknown_keys_and_blocks_are_positioned_errors() {
-    let h = sim().await;
+    let h = sim(false).await;
     let src = r#"job "x" {
   group "g" {
     foo = 1
@@ -519,7 +505,7 @@ async fn unknown_keys_and_blocks_are_positioned_errors() {
 
 #[tokio::test]
 async fn request_validation_and_methods() {
-    let h = sim().await;
+    let h = sim(false).await;
     let url = format!("{}/v1/jobs/parse", h.url());
     let (s, body) = parse(&h, json!({"JobHCL": ""})).await;
     assert_eq!((s, body.as_str()), (400, "Job spec is empty"));
@@ -550,35 +536,14 @@ async fn request_validation_and_methods() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_nomad_jobs_parse() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let python = root.join("../.tools/venv/bin/python");
-    assert!(
-        python.is_file(),
-        "{} is missing: run scripts/setup-tools.sh (it installs python-nomad into .tools/venv)",
-        python.display()
-    );
-    let script = root.join("tests/py/nomad_jobs_parse.py");
-    let h = sim().await;
-    let out = tokio::time::timeout(
-        Duration::from_secs(30),
-        tokio::process::Command::new(&python)
-            .arg(&script)
-            .arg(h.addr().to_string())
-            .env("NO_PROXY", "127.0.0.1")
-            .env_remove("NOMAD_ADDR")
-            .env_remove("NOMAD_TOKEN")
-            .env_remove("NOMAD_NAMESPACE")
-            .env_remove("NOMAD_REGION")
-            .output(),
+    let h = sim(false).await;
+    run_python(
+        "python-nomad",
+        "nomad_jobs_parse.py",
+        h.addr().to_string(),
+        30,
+        NOMAD_ENV,
+        "jobs.parse",
     )
-    .await
-    .expect("python-nomad script timed out")
-    .expect("run python");
-    assert!(
-        out.status.success(),
-        "python-nomad jobs.parse failed ({}):\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    .await;
 }

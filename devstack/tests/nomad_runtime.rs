@@ -4,26 +4,15 @@
 //! plan, submissions and the client filesystem. The read endpoints are also driven by
 //! `python-nomad` (tests/py/nomad_runtime.py).
 
+mod common;
+
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use common::{client, nomad_sim as sim, run_python, NOMAD_ENV};
 use serde_json::{json, Value};
 use stack_devstack::consul::{ConsulSim, SimOptions};
-use stack_devstack::nomad::{NomadSim, NomadSimHandle, NomadSimOptions};
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .expect("http client")
-}
-
-async fn sim() -> NomadSimHandle {
-    NomadSim::start(NomadSimOptions::default())
-        .await
-        .expect("start the Nomad simulator")
-}
+use stack_devstack::nomad::{NomadSim, NomadSimOptions};
 
 async fn get(c: &reqwest::Client, url: &str) -> (u16, Value) {
     let r = c.get(url).send().await.expect("GET");
@@ -106,7 +95,7 @@ fn pid_alive(pid: u32) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn raw_exec_runs_with_nomad_env_alloc_dir_and_is_killed_on_stop() {
-    let h = sim().await;
+    let h = sim(false).await;
     let c = client();
     let base = h.url();
     let script = "env > \"$NOMAD_ALLOC_DIR/env.txt\"; echo $$ > \"$NOMAD_TASK_DIR/pid\"; echo started; echo oops >&2; exec sleep 600";
@@ -338,7 +327,7 @@ async fn raw_exec_runs_with_nomad_env_alloc_dir_and_is_killed_on_stop() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_server_task_serves_and_deployment_succeeds_after_min_healthy_time() {
-    let h = sim().await;
+    let h = sim(false).await;
     let c = client();
     let base = h.url();
     let mut job = raw_exec_job("web", "", fast_update(), json!({}));
@@ -473,7 +462,7 @@ fn raw_exec_job_with_server() -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failing_task_fails_alloc_and_deployment_then_auto_reverts() {
-    let h = sim().await;
+    let h = sim(false).await;
     let c = client();
     let base = h.url();
     let mut update = fast_update();
@@ -584,7 +573,7 @@ async fn failing_task_fails_alloc_and_deployment_then_auto_reverts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failing_task_without_auto_revert_and_restart_attempts() {
-    let h = sim().await;
+    let h = sim(false).await;
     let c = client();
     let base = h.url();
     // One restart allowed, 200ms apart: two Terminated events, then the failure.
@@ -894,7 +883,7 @@ async fn services_are_registered_in_consul_with_the_sidecar_and_removed_on_stop(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plan_submission_and_destructive_updates() {
-    let h = sim().await;
+    let h = sim(false).await;
     let c = client();
     let base = h.url();
     let job = |image: &str| {
@@ -1043,42 +1032,22 @@ async fn plan_submission_and_destructive_updates() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_nomad_reads_allocations_and_deployments() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let python = root.join("../.tools/venv/bin/python");
-    assert!(
-        python.is_file(),
-        "{} is missing: run scripts/setup-tools.sh",
-        python.display()
-    );
-    let h = sim().await;
-    let out = tokio::time::timeout(
-        Duration::from_secs(60),
-        tokio::process::Command::new(&python)
-            .arg(root.join("tests/py/nomad_runtime.py"))
-            .arg(h.addr().to_string())
-            .env("NO_PROXY", "127.0.0.1")
-            .env_remove("NOMAD_ADDR")
-            .env_remove("NOMAD_TOKEN")
-            .env_remove("NOMAD_NAMESPACE")
-            .env_remove("NOMAD_REGION")
-            .output(),
+    let h = sim(false).await;
+    run_python(
+        "python-nomad",
+        "nomad_runtime.py",
+        h.addr().to_string(),
+        60,
+        NOMAD_ENV,
+        "runtime script",
     )
-    .await
-    .expect("python-nomad script timed out")
-    .expect("run python");
-    assert!(
-        out.status.success(),
-        "python-nomad runtime script failed ({}):\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    .await;
     h.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lifecycle_hooks_order_init_main_and_poststop_tasks() {
-    let h = sim().await;
+    let h = sim(false).await;
     let c = client();
     let base = h.url();
     let task = |name: &str, script: &str, hook: Option<&str>| {

@@ -3,92 +3,19 @@
 //! through its JWKS endpoint, the templated policy confines each job to its own secrets,
 //! and templates render KV v2 secrets, Consul services and keys.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use common::{client, start_bao, Bao};
 use serde_json::{json, Value};
 use stack_devstack::consul::{ConsulSim, SimOptions};
 use stack_devstack::nomad::workload::{prepare_task, IdentitySigner, TaskClaims, TaskEnvironment};
 use stack_devstack::nomad::{NomadSim, NomadSimOptions};
-use stack_devstack::stack::{find_bao, free_port_run};
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(15))
-        .build()
-        .expect("http client")
-}
-
-struct Bao {
-    child: tokio::process::Child,
-    _dir: tempfile::TempDir,
-    addr: String,
-    token: String,
-}
-
-async fn start_bao() -> Bao {
-    let bin = find_bao().expect("OpenBao binary (.tools/bin/bao)");
-    let dir = tempfile::tempdir().expect("tempdir");
-    // Dev mode also opens the cluster listener on port + 1.
-    let port = free_port_run(1).expect("free port");
-    let token = "workload-test-root".to_string();
-    let log = std::fs::File::create(dir.path().join("bao.log")).expect("log");
-    let child = tokio::process::Command::new(bin)
-        .arg("server")
-        .arg("-dev")
-        .arg(format!("-dev-root-token-id={token}"))
-        .arg(format!("-dev-listen-address=127.0.0.1:{port}"))
-        .env("HOME", dir.path())
-        .env_remove("VAULT_TOKEN")
-        .env_remove("BAO_TOKEN")
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().expect("log"))
-        .stderr(log)
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start bao");
-    let addr = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(r) = client().get(format!("{addr}/v1/sys/health")).send().await {
-            if r.status().as_u16() == 200 {
-                break;
-            }
-        }
-        assert!(Instant::now() < deadline, "bao did not become healthy");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Bao {
-        child,
-        _dir: dir,
-        addr,
-        token,
-    }
-}
-
-impl Bao {
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let mut rb = client()
-            .request(method.clone(), format!("{}/v1/{path}", self.addr))
-            .header("X-Vault-Token", &self.token);
-        if let Some(b) = body {
-            rb = rb.json(&b);
-        }
-        let r = rb.send().await.expect("bao request");
-        let status = r.status().as_u16();
-        let text = r.text().await.expect("bao body");
-        assert!(
-            (200..300).contains(&status),
-            "{method} {path}: {status} {text}"
-        );
-        serde_json::from_str(&text).unwrap_or(Value::Null)
-    }
-}
 
 /// What `stack_vault_nomad_workload_identity` (and `nomad setup vault`) configure.
 async fn configure_vault(bao: &Bao, jwks_url: &str) -> String {
@@ -319,7 +246,7 @@ async fn vault_identity_templates_and_consul() {
     assert_eq!(r.status().as_u16(), 405);
     assert_eq!(r.text().await.expect("body"), "Invalid method");
 
-    let bao = start_bao().await;
+    let bao = start_bao("workload-test-root").await;
     let accessor = configure_vault(&bao, &jwks_url).await;
 
     let consul = ConsulSim::start(SimOptions::default())

@@ -1,18 +1,13 @@
 //! `Stack::up` with real OpenBao (dev mode), the Consul and Nomad simulators and, with
 //! `--postgres`, Debian's PostgreSQL.
 
+mod common;
+
 use std::collections::HashMap;
 use std::time::Duration;
 
+use common::client;
 use stack_devstack::stack::{AclMode, Provide, Stack, UpOptions};
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .expect("client")
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stack_up_exports_env_and_stops_cleanly() {

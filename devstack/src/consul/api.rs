@@ -1826,6 +1826,49 @@ fn acl_policy_read(
     }
 }
 
+/// The ID (from the URL on update, never on create), Name and Description of a policy or role
+/// write (`kind` is `Policy` or `Role`), checked with Consul's texts and status codes: the ID
+/// rules are the HTTP handler's (400), the name rules the leader's validation (500).
+fn acl_write_identity(
+    obj: &Map<String, Value>,
+    s: &str,
+    kind: &str,
+    url_id: Option<&str>,
+) -> Result<(Option<String>, String, String), Box<Resp>> {
+    let bad = |e: String| Box::new(text(400, &e));
+    let body_id = str_field(obj, s, "ID").map_err(bad)?;
+    let name = str_field(obj, s, "Name").map_err(bad)?;
+    let description = str_field(obj, s, "Description").map_err(bad)?;
+    let id = match url_id {
+        None if !body_id.is_empty() => {
+            return Err(bad(format!(
+                "Cannot specify the ID when creating a new {}",
+                kind.to_lowercase()
+            )))
+        }
+        None => None,
+        Some(u) if !body_id.is_empty() && body_id != u => {
+            return Err(bad(format!("{kind} ID in URL and payload do not match")))
+        }
+        Some(u) => Some(u.to_string()),
+    };
+    if name.is_empty() {
+        return Err(Box::new(text(
+            500,
+            &format!("Invalid {kind}: no Name is set"),
+        )));
+    }
+    if !valid_acl_name(&name) {
+        return Err(Box::new(text(
+            500,
+            &format!(
+                "Invalid {kind}: invalid Name. Only alphanumeric characters, '-' and '_' are allowed"
+            ),
+        )));
+    }
+    Ok((id, name, description))
+}
+
 fn acl_policy_write(
     inner: &Inner,
     authz: &Authorizer,
@@ -1836,33 +1879,10 @@ fn acl_policy_write(
     acl_need(authz, Level::Write)?;
     let obj = acl_body(body, "Policy")?;
     let bad = |e: String| Box::new(text(400, &e));
-    let body_id = str_field(&obj, S, "ID").map_err(bad)?;
-    let name = str_field(&obj, S, "Name").map_err(bad)?;
-    let description = str_field(&obj, S, "Description").map_err(bad)?;
+    let (id, name, description) = acl_write_identity(&obj, S, "Policy", url_id)?;
     let rules = str_field(&obj, S, "Rules").map_err(bad)?;
     let datacenters = str_list_field(&obj, S, "Datacenters").map_err(bad)?;
-    let id = match url_id {
-        None if !body_id.is_empty() => {
-            return Err(bad(
-                "Cannot specify the ID when creating a new policy".to_string()
-            ))
-        }
-        None => None,
-        Some(u) if !body_id.is_empty() && body_id != u => {
-            return Err(bad("Policy ID in URL and payload do not match".to_string()))
-        }
-        Some(u) => Some(u.to_string()),
-    };
     let err500 = |m: String| Box::new(text(500, &m));
-    if name.is_empty() {
-        return Err(err500("Invalid Policy: no Name is set".to_string()));
-    }
-    if !valid_acl_name(&name) {
-        return Err(err500(
-            "Invalid Policy: invalid Name. Only alphanumeric characters, '-' and '_' are allowed"
-                .to_string(),
-        ));
-    }
     // The rules are validated by the leader's RPC, so a parse error is a 500.
     acl::parse_rules(&rules).map_err(err500)?;
     let v = inner.write(|st| {
@@ -2076,32 +2096,8 @@ fn acl_role_write(
     const S: &str = "ACLRole";
     acl_need(authz, Level::Write)?;
     let obj = acl_body(body, "Role")?;
-    let bad = |e: String| Box::new(text(400, &e));
-    let body_id = str_field(&obj, S, "ID").map_err(bad)?;
-    let name = str_field(&obj, S, "Name").map_err(bad)?;
-    let description = str_field(&obj, S, "Description").map_err(bad)?;
-    let id = match url_id {
-        None if !body_id.is_empty() => {
-            return Err(bad(
-                "Cannot specify the ID when creating a new role".to_string()
-            ))
-        }
-        None => None,
-        Some(u) if !body_id.is_empty() && body_id != u => {
-            return Err(bad("Role ID in URL and payload do not match".to_string()))
-        }
-        Some(u) => Some(u.to_string()),
-    };
+    let (id, name, description) = acl_write_identity(&obj, S, "Role", url_id)?;
     let err500 = |m: String| Box::new(text(500, &m));
-    if name.is_empty() {
-        return Err(err500("Invalid Role: no Name is set".to_string()));
-    }
-    if !valid_acl_name(&name) {
-        return Err(err500(
-            "Invalid Role: invalid Name. Only alphanumeric characters, '-' and '_' are allowed"
-                .to_string(),
-        ));
-    }
     let services = identities(&obj, "ServiceIdentities", "ServiceName")?;
     let nodes = identities(&obj, "NodeIdentities", "NodeName")?;
     let v = inner.write(|st| {
