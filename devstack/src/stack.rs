@@ -565,41 +565,17 @@ fn http_client() -> Result<reqwest::Client, String> {
 
 /// Bootstraps Consul's ACLs and returns the management token's SecretID.
 async fn consul_acl_bootstrap(consul: &ConsulRunning) -> Result<String, String> {
-    let addr = match consul {
-        ConsulRunning::Sim(h) => {
-            return h
-                .acl_bootstrap()
-                .map_err(|e| format!("consul ACL bootstrap: {e}"))
-        }
-        ConsulRunning::Real { addr, .. } => *addr,
-    };
-    let client = http_client()?;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        // The ACL system becomes ready shortly after leadership.
-        if let Ok(r) = client
-            .put(format!("http://{addr}/v1/acl/bootstrap"))
-            .send()
+    match consul {
+        ConsulRunning::Sim(h) => h
+            .acl_bootstrap()
+            .map_err(|e| format!("consul ACL bootstrap: {e}")),
+        // Consul answers a second bootstrap with 403.
+        ConsulRunning::Real { addr, .. } => {
+            real_acl_bootstrap("consul", reqwest::Method::PUT, *addr, |status, _| {
+                status == 403
+            })
             .await
-        {
-            let status = r.status().as_u16();
-            let body = r.text().await.unwrap_or_default();
-            if status == 200 {
-                let v: serde_json::Value = serde_json::from_str(&body)
-                    .map_err(|e| format!("consul ACL bootstrap: {e}: {body}"))?;
-                return v["SecretID"]
-                    .as_str()
-                    .map(str::to_string)
-                    .ok_or_else(|| format!("consul ACL bootstrap: no SecretID in {body}"));
-            }
-            if status == 403 {
-                return Err(format!("consul ACL bootstrap: {body}"));
-            }
         }
-        if Instant::now() > deadline {
-            return Err("consul ACL bootstrap did not succeed within 30s".to_string());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -737,20 +713,34 @@ async fn start_nomad(mode: Provide, wiring: &NomadWiring) -> Result<NomadRunning
 
 /// Bootstraps Nomad's ACLs and returns the management token's SecretID.
 async fn nomad_acl_bootstrap(nomad: &NomadRunning) -> Result<String, String> {
-    let addr = match nomad {
-        NomadRunning::Sim(h) => {
-            return h
-                .acl_bootstrap()
-                .map_err(|e| format!("nomad ACL bootstrap: {e}"))
+    match nomad {
+        NomadRunning::Sim(h) => h
+            .acl_bootstrap()
+            .map_err(|e| format!("nomad ACL bootstrap: {e}")),
+        // Nomad answers a second bootstrap with 400 "... already done".
+        NomadRunning::Real { addr, .. } => {
+            real_acl_bootstrap("nomad", reqwest::Method::POST, *addr, |status, body| {
+                status == 400 && body.contains("already done")
+            })
+            .await
         }
-        NomadRunning::Real { addr, .. } => *addr,
-    };
+    }
+}
+
+/// `<method> /v1/acl/bootstrap` on a real agent until it answers (its ACL system becomes ready
+/// shortly after leadership), for 30 s at most; `done_before` recognises the answer to a
+/// second bootstrap, which is final.
+async fn real_acl_bootstrap(
+    name: &str,
+    method: reqwest::Method,
+    addr: SocketAddr,
+    done_before: impl Fn(u16, &str) -> bool,
+) -> Result<String, String> {
     let client = http_client()?;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        // The ACL system becomes ready shortly after leadership.
         if let Ok(r) = client
-            .post(format!("http://{addr}/v1/acl/bootstrap"))
+            .request(method.clone(), format!("http://{addr}/v1/acl/bootstrap"))
             .send()
             .await
         {
@@ -758,18 +748,18 @@ async fn nomad_acl_bootstrap(nomad: &NomadRunning) -> Result<String, String> {
             let body = r.text().await.unwrap_or_default();
             if status == 200 {
                 let v: serde_json::Value = serde_json::from_str(&body)
-                    .map_err(|e| format!("nomad ACL bootstrap: {e}: {body}"))?;
+                    .map_err(|e| format!("{name} ACL bootstrap: {e}: {body}"))?;
                 return v["SecretID"]
                     .as_str()
                     .map(str::to_string)
-                    .ok_or_else(|| format!("nomad ACL bootstrap: no SecretID in {body}"));
+                    .ok_or_else(|| format!("{name} ACL bootstrap: no SecretID in {body}"));
             }
-            if status == 400 && body.contains("already done") {
-                return Err(format!("nomad ACL bootstrap: {body}"));
+            if done_before(status, &body) {
+                return Err(format!("{name} ACL bootstrap: {body}"));
             }
         }
         if Instant::now() > deadline {
-            return Err("nomad ACL bootstrap did not succeed within 30s".to_string());
+            return Err(format!("{name} ACL bootstrap did not succeed within 30s"));
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
