@@ -67,7 +67,28 @@ const NAMESPACE_CAPS: &[&str] = &[
     "host-volume-read",
     "host-volume-write",
     "host-volume-delete",
+    // The fine-grained job, deployment and allocation capabilities split out of submit-job.
+    "register-job",
+    "revert-job",
+    "deregister-job",
+    "purge-job",
+    "evaluate-job",
+    "plan-job",
+    "tag-job-version",
+    "stable-job",
+    "fail-deployment",
+    "pause-deployment",
+    "promote-deployment",
+    "unblock-deployment",
+    "cancel-deployment",
+    "set-alloc-health-deployment",
+    "gc-allocation",
+    "pause-allocation",
+    "force-periodic-job",
+    "delete-service-registration",
 ];
+const NODE_POOL_CAPS: &[&str] = &["delete", "deny", "read", "write"];
+const OPERATOR_CAPS: &[&str] = &["deny", "snapshot-save", "license-read"];
 const VARIABLE_CAPS: &[&str] = &["write", "read", "list", "destroy", "deny"];
 const HOST_VOLUME_CAPS: &[&str] = &["deny", "mount-readonly", "mount-readwrite"];
 
@@ -193,8 +214,10 @@ pub fn check_rules(text: &str) -> Result<(), (String, String)> {
         match (id, block.labels().len()) {
             ("namespace", 1) => check_block(text, &format!("namespace {:?}", block.labels()[0].as_str()), block.body(), NAMESPACE_CAPS)?,
             ("host_volume", 1) => check_block(text, "host_volume", block.body(), HOST_VOLUME_CAPS)?,
-            ("node" | "agent" | "operator" | "quota" | "plugin" | "node_pool", 0) => check_block(text, id, block.body(), &[])?,
-            ("namespace" | "host_volume", _) => return Err(err(text, id, format!("`{id}` needs one label, e.g. `{id} \"default\" {{ ... }}`"))),
+            ("node_pool", 1) => check_block(text, &format!("node_pool {:?}", block.labels()[0].as_str()), block.body(), NODE_POOL_CAPS)?,
+            ("operator", 0) => check_block(text, id, block.body(), OPERATOR_CAPS)?,
+            ("node" | "agent" | "quota" | "plugin", 0) => check_block(text, id, block.body(), &[])?,
+            ("namespace" | "host_volume" | "node_pool", _) => return Err(err(text, id, format!("`{id}` needs one label, e.g. `{id} \"default\" {{ ... }}`"))),
             _ => return Err(err(text, id, format!("unknown rule block {id:?}; Nomad accepts namespace, node, agent, operator, quota, host_volume, plugin and node_pool"))),
         }
     }
@@ -351,5 +374,11 @@ mod tests {
         assert!(check_rules("nodes { policy = \"read\" }").is_err());
         assert!(check_rules("agent { policy = \"admin\" }").is_err());
         assert!(check_rules("policy = \"read\"").is_err());
+        // What Nomad accepts beyond the basics: fine-grained namespace capabilities, labelled
+        // node pools and operator capabilities.
+        assert!(check_rules("namespace \"default\" {\n  capabilities = [\"revert-job\", \"promote-deployment\", \"delete-service-registration\"]\n}\nnode_pool \"gpu\" {\n  policy = \"read\"\n  capabilities = [\"delete\"]\n}\noperator {\n  capabilities = [\"snapshot-save\"]\n}\n").is_ok());
+        assert!(check_rules("node_pool { policy = \"read\" }").is_err());
+        assert!(check_rules("node_pool \"gpu\" { capabilities = [\"submit-job\"] }").is_err());
+        assert!(check_rules("operator { capabilities = [\"read\"] }").is_err());
     }
 }
